@@ -1,0 +1,15 @@
+# A python:3.11-slim stand-in built from Debian packages only (air-gapped sites, and this project's tests).
+# Contract kept from the official image: `python` on PATH at /usr/local/bin/python, C.UTF-8, a non-root
+# default user (uid 50000, gid 0) so read-only, non-root task containers work unchanged.
+ARG BASE_IMAGE=containerkit/base-debian:12
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && ln -s /usr/bin/python3 /usr/local/bin/python \
+ && useradd --uid 50000 --gid 0 --home-dir /home/app --create-home --shell /usr/sbin/nologin app
+USER 50000:0
+WORKDIR /home/app
+HEALTHCHECK NONE
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["python"]

@@ -1,0 +1,5 @@
+"""Failure diagnostics: pure functions from evidence (pod status and events, Docker inspect) to a Diagnosis."""
+
+from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
+
+__all__ = ["ContainerTaskFailed", "Diagnosis"]

@@ -1,0 +1,1 @@
+"""Policy engine: rules run on rendered objects (pods, run settings, Dockerfiles, compose, Helm values)."""

@@ -1,0 +1,142 @@
+"""The rule and finding types, and the registry that is the only list of rules.
+
+Check logic lives in small pure functions; the ``Rule`` metadata (id, severity, rationale, fix,
+peer ids) sits next to each one through the :func:`rule` decorator, and every consumer (engine,
+``containerkit rules``, SARIF, docs) reads it from :data:`REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """What a finding is about: a Kubernetes object, a file, a DAG task."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+    container: str | None = None
+    file: str | None = None
+    line: int | None = None
+    dag_id: str | None = None
+    task_id: str | None = None
+
+    def label(self) -> str:
+        parts = [self.kind + "/" + (f"{self.namespace}/" if self.namespace else "") + self.name]
+        if self.dag_id:
+            parts.append(f"dag={self.dag_id}" + (f" task={self.task_id}" if self.task_id else ""))
+        if self.container:
+            parts.append(f"container={self.container}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    severity: Severity
+    obj: ObjectRef
+    path: str
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Violation:
+    """What a check function yields: the field path and a one-line message (rule metadata adds the rest)."""
+
+    path: str
+    message: str
+    container: str | None = None
+
+
+CheckFn = Callable[[Any], Iterable[Violation]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    rule_set: str
+    targets: tuple[str, ...]
+    rationale: str
+    fix: str
+    check: CheckFn = field(compare=False, repr=False)
+    psa_check: str | None = None
+    peers: dict[str, str] = field(default_factory=dict)
+
+
+class Registry:
+    """Rules by id, in registration order; the only list of rules."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] = {}
+
+    def add(self, rule: Rule) -> None:
+        if rule.id in self._rules:
+            raise ValueError(f"duplicate rule id {rule.id!r}")
+        self._rules[rule.id] = rule
+
+    def get(self, rule_id: str) -> Rule:
+        return self._rules[rule_id]
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self._rules
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules.values())
+
+    def in_set(self, *rule_sets: str) -> list[Rule]:
+        return [r for r in self._rules.values() if r.rule_set in rule_sets]
+
+
+REGISTRY = Registry()
+
+
+def rule(
+    id: str,
+    *,
+    title: str,
+    severity: Severity,
+    rule_set: str,
+    targets: tuple[str, ...],
+    rationale: str,
+    fix: str,
+    psa_check: str | None = None,
+    peers: dict[str, str] | None = None,
+) -> Callable[[CheckFn], CheckFn]:
+    """Register ``fn`` as the check of a rule with this metadata."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        REGISTRY.add(
+            Rule(
+                id=id,
+                title=title,
+                severity=severity,
+                rule_set=rule_set,
+                targets=targets,
+                rationale=rationale,
+                fix=fix,
+                check=fn,
+                psa_check=psa_check,
+                peers=dict(peers or {}),
+            )
+        )
+        return fn
+
+    return register

@@ -1,0 +1,50 @@
+"""Airflow provider metadata, read by Airflow's ProvidersManager through the entry point.
+
+Kept import-light: Airflow calls this for every process that discovers providers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from containerkit import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-containerkit",
+        "name": "containerkit",
+        "description": (
+            "Container best practices as the default for Airflow container tasks: hardened, sized, "
+            "policy-checked Kubernetes pods and Docker containers with fast failure diagnostics."
+        ),
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "containerkit",
+                "external-doc-url": "https://github.com/containerkit/airflow-provider-containerkit",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [],
+        "hooks": [],
+        "connection-types": [],
+        "task-decorators": [],
+        "config": {
+            "containerkit": {
+                "description": "containerkit policy and defaults.",
+                "options": {
+                    "policy_mode": {
+                        "description": (
+                            "enforce: a container task that breaks an error-level rule fails DAG import; "
+                            "warn: findings are logged; off: no check."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "warn",
+                        "default": "enforce",
+                    },
+                },
+            }
+        },
+    }

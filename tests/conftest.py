@@ -1,0 +1,78 @@
+"""Shared fixtures: the Docker engine gate and an isolated Airflow home for in-process DAG tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# An isolated, SQLite-backed Airflow for the whole pytest process (set before airflow is imported).
+_AIRFLOW_HOME = Path(os.environ.get("CONTAINERKIT_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="ck-airflow-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME}/airflow.db")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BASE_PYTHON_IMAGE = os.environ.get("CONTAINERKIT_TEST_PYTHON_IMAGE", "containerkit/base-python:3.11")
+BASE_DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_TEST_DEBIAN_IMAGE", "containerkit/base-debian:12")
+
+
+def docker_required() -> bool:
+    return os.environ.get("CONTAINERKIT_REQUIRE_DOCKER") == "1"
+
+
+def _docker_unavailable_reason() -> str | None:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        client.ping()
+        client.close()
+    except Exception as exc:  # any failure means "no engine" for gating purposes
+        return f"no Docker engine reachable ({type(exc).__name__}: {exc})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[object]:
+    """A docker-py client; skips (or fails under CONTAINERKIT_REQUIRE_DOCKER=1) without an engine."""
+    reason = _docker_unavailable_reason()
+    if reason:
+        if docker_required():
+            pytest.fail(f"CONTAINERKIT_REQUIRE_DOCKER=1 but {reason}")
+        pytest.skip(reason)
+    import docker
+
+    client = docker.from_env(timeout=120)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def python_image(docker_client: object) -> str:
+    """The local python:3.11-slim stand-in (docker/airgap/build-bases.sh builds it)."""
+    import docker
+
+    assert isinstance(docker_client, docker.DockerClient)
+    try:
+        docker_client.images.get(BASE_PYTHON_IMAGE)
+    except docker.errors.ImageNotFound:
+        msg = f"{BASE_PYTHON_IMAGE} missing: run docker/airgap/build-bases.sh python"
+        if docker_required():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return BASE_PYTHON_IMAGE
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Migrate the SQLite metadata DB once per process so dag.test() can run."""
+    from airflow.utils import db
+
+    db.resetdb() if os.environ.get("CONTAINERKIT_RESET_DB") else db.initdb()
+    return _AIRFLOW_HOME
