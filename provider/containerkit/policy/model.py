@@ -7,7 +7,7 @@ peer ids) sits next to each one through the :func:`rule` decorator, and every co
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -43,6 +43,21 @@ class ObjectRef:
         if self.container:
             parts.append(f"container={self.container}")
         return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One object to check: what it is (``kind`` matches ``Rule.targets``), where it came from, its data.
+
+    Kinds: ``Pod`` (a pod as a plain dict in API field names, i.e. ``ApiClient().sanitize_for_serialization``
+    output), ``DockerRun`` (docker run settings), ``Dockerfile``, ``Compose``, ``HelmValues``.
+    ``suppressions`` maps a rule id to the reason given (empty string when the reason is missing).
+    """
+
+    kind: str
+    obj: ObjectRef
+    data: Any
+    suppressions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

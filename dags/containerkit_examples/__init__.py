@@ -1,0 +1,13 @@
+"""Settings shared by the reference DAGs (not a DAG file: `.airflowignore` skips this package).
+
+Images default to the public tags a user with Docker Hub would pull; sites without a registry (and
+this project's tests) point them at the air-gapped bases from ``docker/airgap`` through env vars.
+"""
+
+from __future__ import annotations
+
+import os
+
+PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
+DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_DEBIAN_IMAGE", "debian:12.8-slim")
+KUBERNETES_NAMESPACE = os.environ.get("CONTAINERKIT_NAMESPACE", "airflow-tasks")
