@@ -76,3 +76,29 @@ def airflow_db() -> Path:
 
     db.resetdb() if os.environ.get("CONTAINERKIT_RESET_DB") else db.initdb()
     return _AIRFLOW_HOME
+
+
+def sync_dag(dag: object) -> None:
+    """Serialize a DAG defined outside the dags folder into the metadata DB.
+
+    Airflow 3.3's ``dag.test()`` only runs DAGs it can find in a configured bundle; a DAG built
+    inside a test module is not in one, so it is written to the ``dags-folder`` bundle directly.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(collect_dags=False)
+    bag.bag_dag(dag)  # type: ignore[arg-type]
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path):  # type: ignore[no-untyped-def]
+    """``run_dag(dag, **test_kwargs) -> DagRun``: ``dag.test()`` for a DAG built inside a test."""
+
+    def _run(dag, **kwargs):  # type: ignore[no-untyped-def]
+        sync_dag(dag)
+        return dag.test(**kwargs)
+
+    return _run
