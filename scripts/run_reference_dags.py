@@ -1,0 +1,198 @@
+#!/usr/bin/env python
+"""The main job: run every reference DAG in ``dags/`` on an embedded Airflow and print a result table.
+
+Embedded means one process, a SQLite metadata DB under ``--airflow-home`` and ``dag.test()`` per
+DAG (no scheduler, no webserver). A DAG declares what it needs to *run* with ``needs:*`` tags;
+DAGs whose needs this machine lacks are parsed (and so policy-checked at import) but reported as
+skipped with the reason, never silently dropped:
+
+- ``needs:docker``: a reachable Docker engine (the air-gapped ``containerkit/base-python:3.11``
+  image is used for ``CONTAINERKIT_PYTHON_IMAGE`` when it exists and the variable is unset);
+- ``needs:kubernetes``: an Airflow connection ``kubernetes_default`` (``AIRFLOW_CONN_KUBERNETES_DEFAULT``);
+- ``needs:registry``: an Airflow connection ``containerkit_registry_default``
+  (``AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT``).
+
+Exit status: 0 when every runnable DAG succeeded and none failed to import, 1 otherwise.
+Each DAG's output goes to ``<airflow-home>/reference-logs/<dag_id>.log``; the tail of a failed
+DAG's log is printed under the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL_PYTHON_IMAGE = "containerkit/base-python:3.11"
+LOCAL_DEBIAN_IMAGE = "containerkit/base-debian:12"
+
+
+@dataclass
+class Row:
+    dag_id: str
+    file: str
+    result: str
+    seconds: float | None = None
+    note: str = ""
+
+
+def _configure_env(airflow_home: Path, dags_folder: Path) -> None:
+    """Point Airflow at a private SQLite home before it is imported."""
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    os.environ["AIRFLOW_HOME"] = str(airflow_home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{airflow_home}/airflow.db"
+    os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+
+
+def _docker_status() -> tuple[bool, str]:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except Exception as exc:  # any failure means the engine is not usable here
+        return False, f"no Docker engine reachable ({type(exc).__name__})"
+    for var, image in (
+        ("CONTAINERKIT_PYTHON_IMAGE", LOCAL_PYTHON_IMAGE),
+        ("CONTAINERKIT_DEBIAN_IMAGE", LOCAL_DEBIAN_IMAGE),
+    ):
+        if var not in os.environ:
+            with contextlib.suppress(Exception):
+                client.images.get(image)
+                os.environ[var] = image
+    client.close()
+    return True, ""
+
+
+def _needs_status() -> dict[str, tuple[bool, str]]:
+    docker_ok = _docker_status()
+    return {
+        "docker": docker_ok,
+        "kubernetes": (
+            "AIRFLOW_CONN_KUBERNETES_DEFAULT" in os.environ,
+            "no Kubernetes cluster: set AIRFLOW_CONN_KUBERNETES_DEFAULT to run it",
+        ),
+        "registry": (
+            "AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT" in os.environ,
+            "no registry connection: set AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT to run it",
+        ),
+    }
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send fd 1 and 2 (Airflow's logging, subprocesses) to ``path`` for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("wb") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    text = path.read_text(errors="replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row], dict[str, Path]]:
+    _configure_env(airflow_home, dags_folder)
+    needs = _needs_status()
+    log_dir = airflow_home / "reference-logs"
+    log_dir.mkdir(exist_ok=True)
+
+    with _output_to(log_dir / "_setup.log"):
+        from airflow.dag_processing.dagbag import DagBag
+        from airflow.utils import db
+
+        db.initdb()
+        bag = DagBag(str(dags_folder))
+
+    rows: list[Row] = []
+    failed_logs: dict[str, Path] = {}
+    for file, error in sorted(bag.import_errors.items()):
+        rows.append(Row("-", Path(file).name, "IMPORT ERROR", note=str(error).strip().splitlines()[-1][:120]))
+    for dag in sorted(bag.dags.values(), key=lambda d: (d.fileloc or "", d.dag_id)):
+        if only and dag.dag_id not in only:
+            continue
+        file = Path(dag.fileloc).name if dag.fileloc else "?"
+        missing = [
+            needs.get(tag.split(":", 1)[1], (False, f"unknown requirement {tag!r}"))[1]
+            for tag in sorted(dag.tags or ())
+            if tag.startswith("needs:") and not needs.get(tag.split(":", 1)[1], (False, ""))[0]
+        ]
+        if missing:
+            rows.append(Row(dag.dag_id, file, "skipped", note="; ".join(missing)))
+            continue
+        log = log_dir / f"{dag.dag_id}.log"
+        start = time.monotonic()
+        try:
+            with _output_to(log):
+                dagrun = dag.test()
+            state = str(getattr(dagrun, "state", "unknown"))
+            failed = [ti.task_id for ti in dagrun.get_task_instances() if str(ti.state) != "success"]
+            note = f"not successful: {', '.join(failed)}" if failed and state != "success" else ""
+        except Exception as exc:  # a DAG that crashes dag.test() is a failed row, not a crashed runner
+            state, note = "error", f"{type(exc).__name__}: {exc}"[:160]
+        elapsed = time.monotonic() - start
+        rows.append(Row(dag.dag_id, file, state, elapsed, note))
+        if state != "success":
+            failed_logs[dag.dag_id] = log
+    return rows, failed_logs
+
+
+def print_table(rows: list[Row]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    styles = {"success": "green", "skipped": "yellow"}
+    table = Table(title="containerkit reference DAGs (embedded Airflow, SQLite)")
+    for col in ("DAG", "file", "result", "seconds", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        style = styles.get(r.result, "red")
+        seconds = f"{r.seconds:.1f}" if r.seconds is not None else ""
+        table.add_row(r.dag_id, r.file, f"[{style}]{r.result}[/{style}]", seconds, r.note)
+    Console(width=max(120, Console().width)).print(table)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.result] = counts.get(r.result, 0) + 1
+    print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dags-folder", type=Path, default=REPO / "dags")
+    parser.add_argument("--airflow-home", type=Path, default=REPO / ".airflow-home")
+    parser.add_argument("--dag-id", action="append", default=[], help="run only this DAG (repeatable)")
+    args = parser.parse_args(argv)
+    rows, failed_logs = run(args.dags_folder.resolve(), args.airflow_home.resolve(), set(args.dag_id))
+    print_table(rows)
+    for dag_id, log in failed_logs.items():
+        print(f"\n--- {dag_id}: last lines of {log}\n{_tail(log)}")
+    if not rows:
+        print("no reference DAGs found", file=sys.stderr)
+        return 1
+    bad = [r for r in rows if r.result not in ("success", "skipped")]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
