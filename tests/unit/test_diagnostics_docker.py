@@ -127,7 +127,7 @@ def test_read_only_mount_is_told_apart_from_the_root_filesystem() -> None:
 
 def test_permission_denied_names_uid_volume_and_ownership_fix() -> None:
     diagnosis = diagnose_fixture("permission_denied_volume")
-    assert diagnosis.cause == "PermissionDenied"
+    assert diagnosis.cause == "PermissionDenied:volume"
     assert diagnosis.details == {"path": "/data/out.parquet", "uid": "50000"}
     assert "uid 50000" in diagnosis.summary and "mounted at /data" in diagnosis.summary
     assert "chown" in diagnosis.fix and "fsGroup" in diagnosis.fix
@@ -135,7 +135,7 @@ def test_permission_denied_names_uid_volume_and_ownership_fix() -> None:
 
 def test_permission_denied_as_root_blames_dropped_capabilities() -> None:
     case = load("permission_denied_volume")
-    inspect = {**case["inspect"], "Config": {**case["inspect"]["Config"], "User": ""}}
+    inspect = {**case["inspect"], "Config": {**case["inspect"]["Config"], "User": ""}, "Mounts": []}
     diagnosis = diagnose_container(inspect, case["logs"])
     assert diagnosis is not None and diagnosis.cause == "PermissionDenied"
     assert "root" in diagnosis.summary and "DAC_OVERRIDE" in diagnosis.fix
@@ -163,7 +163,7 @@ def test_start_error_recorded_in_state() -> None:
         ("error_pull_not_found", "ImagePull:not-found", False),
         ("error_pull_unauthorized", "ImagePull:unauthorized", False),
         ("error_pull_rate_limited", "ImagePull:rate-limited", True),
-        ("error_pull_unreachable", "ImagePull:registry-unreachable", True),
+        ("error_pull_unreachable", "ImagePull:network", True),
         ("error_start_entrypoint_missing", "CommandNotFound", False),
     ],
 )

@@ -4,12 +4,14 @@ Pure functions over plain data: the operator calls them with what it read from t
 removing the container, ``containerkit diagnose`` with a saved ``docker inspect`` JSON. They never
 import docker-py, so API errors are read by their attributes (``status_code``, ``explanation``).
 
-Stable ``cause`` ids (match on these, not on the summary text):
+Stable ``cause`` ids (match on these, not on the summary text; shared names and suffixes with
+:mod:`containerkit.diagnostics.kubernetes` where the cause is the same):
 
 =================================== =====================================================
 ``OOMKilled``                       the kernel OOM killer ended the container at its memory limit
 ``ReadOnlyFilesystem``              a write to the read-only root filesystem
-``PermissionDenied``                a file operation refused for the container user (volume ownership)
+``PermissionDenied:volume``         a write refused on a mounted volume (ownership vs. the container uid)
+``PermissionDenied``                a file operation refused elsewhere for the container user
 ``CommandNotFound``                 exit 127 / exec of a missing file
 ``CommandNotExecutable``            exit 126: the file exists but cannot be executed
 ``KilledBySignal:<SIGNAME>``        exit 128+N without the OOM flag (``SIGKILL``, ``SIGTERM``, ``SIGSEGV``…)
@@ -20,7 +22,7 @@ Stable ``cause`` ids (match on these, not on the summary text):
 ``ImagePull:unauthorized``          the registry refused the credentials (or none were sent)
 ``ImagePull:not-found-or-unauthorized`` Docker Hub's "pull access denied", which means either
 ``ImagePull:rate-limited``          the registry's pull rate limit (transient)
-``ImagePull:registry-unreachable``  DNS / TCP / TLS failure reaching the registry (transient)
+``ImagePull:network``               DNS / TCP / TLS failure reaching the registry (transient)
 ``InvalidImageName``                the reference does not parse
 ``DockerEngineUnreachable``         the Docker daemon did not answer (transient)
 ``DockerAPIError``                  any other API error, with the engine's explanation
@@ -331,7 +333,7 @@ def _permission(
             "or on Kubernetes set securityContext.fsGroup so volumes are group-writable."
         )
     return Diagnosis(
-        cause="PermissionDenied",
+        cause="PermissionDenied:volume" if mount else "PermissionDenied",
         summary=summary,
         fix=fix,
         evidence=(*evidence, *(e for e in tail_evidence if e != f"log: {line}")),
@@ -430,7 +432,7 @@ def diagnose_docker_error(exc: BaseException, *, image: str | None = None, where
         )
     if any(s in text for s in _UNREACHABLE):
         return make(
-            "ImagePull:registry-unreachable",
+            "ImagePull:network",
             f"the engine could not reach the registry of {ref}",
             "Check the registry host name, the engine's DNS/proxy settings and its network path to it.",
             transient=True,
