@@ -163,7 +163,7 @@ def test_start_error_recorded_in_state() -> None:
         ("error_pull_not_found", "ImagePull:not-found", False),
         ("error_pull_unauthorized", "ImagePull:unauthorized", False),
         ("error_pull_rate_limited", "ImagePull:rate-limited", True),
-        ("error_pull_unreachable", "ImagePull:network", True),
+        ("error_pull_unreachable", "ImagePull:unreachable", True),
         ("error_start_entrypoint_missing", "CommandNotFound", False),
     ],
 )

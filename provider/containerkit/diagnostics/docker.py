@@ -7,26 +7,24 @@ import docker-py, so API errors are read by their attributes (``status_code``, `
 Stable ``cause`` ids (match on these, not on the summary text; shared names and suffixes with
 :mod:`containerkit.diagnostics.kubernetes` where the cause is the same):
 
-=================================== =====================================================
-``OOMKilled``                       the kernel OOM killer ended the container at its memory limit
-``ReadOnlyFilesystem``              a write to the read-only root filesystem
-``PermissionDenied:volume``         a write refused on a mounted volume (ownership vs. the container uid)
-``PermissionDenied``                a file operation refused elsewhere for the container user
-``CommandNotFound``                 exit 127 / exec of a missing file
-``CommandNotExecutable``            exit 126: the file exists but cannot be executed
-``KilledBySignal:<SIGNAME>``        exit 128+N without the OOM flag (``SIGKILL``, ``SIGTERM``, ``SIGSEGV``…)
-``NonZeroExit``                     any other non-zero exit code
-``StartError``                      the engine could not start the process (``State.Error``)
-``ImageNotFound``                   the image is not present on the engine (create failed)
-``ImagePull:not-found``             the registry has no such repository or tag
-``ImagePull:unauthorized``          the registry refused the credentials (or none were sent)
-``ImagePull:not-found-or-unauthorized`` Docker Hub's "pull access denied", which means either
-``ImagePull:rate-limited``          the registry's pull rate limit (transient)
-``ImagePull:network``               DNS / TCP / TLS failure reaching the registry (transient)
-``InvalidImageName``                the reference does not parse
-``DockerEngineUnreachable``         the Docker daemon did not answer (transient)
-``DockerAPIError``                  any other API error, with the engine's explanation
-=================================== =====================================================
+- ``OOMKilled``: the kernel OOM killer ended the container at its memory limit
+- ``ReadOnlyFilesystem``: a write to the read-only root filesystem
+- ``PermissionDenied:volume``: a write refused on a mounted volume (ownership vs. the container uid)
+- ``PermissionDenied``: a file operation refused elsewhere for the container user
+- ``CommandNotFound``: exit 127 / exec of a missing file
+- ``CommandNotExecutable``: exit 126: the file exists but cannot be executed
+- ``KilledBySignal:<SIGNAME>``: exit 128+N without the OOM flag (``SIGKILL``, ``SIGTERM``, ``SIGSEGV``…)
+- ``NonZeroExit``: any other non-zero exit code
+- ``StartError``: the engine could not start the process (``State.Error``)
+- ``ImageNotFound``: the image is not present on the engine (create failed)
+- ``ImagePull:not-found``: the registry has no such repository or tag
+- ``ImagePull:unauthorized``: the registry refused the credentials (or none were sent)
+- ``ImagePull:not-found-or-unauthorized``: Docker Hub's "pull access denied", which means either
+- ``ImagePull:rate-limited``: the registry's pull rate limit (transient)
+- ``ImagePull:unreachable``: DNS / TCP / TLS failure reaching the registry (transient)
+- ``InvalidImageName``: the reference does not parse
+- ``DockerEngineUnreachable``: the Docker daemon did not answer (transient)
+- ``DockerAPIError``: any other API error, with the engine's explanation
 """
 
 from __future__ import annotations
@@ -432,7 +430,7 @@ def diagnose_docker_error(exc: BaseException, *, image: str | None = None, where
         )
     if any(s in text for s in _UNREACHABLE):
         return make(
-            "ImagePull:network",
+            "ImagePull:unreachable",
             f"the engine could not reach the registry of {ref}",
             "Check the registry host name, the engine's DNS/proxy settings and its network path to it.",
             transient=True,
