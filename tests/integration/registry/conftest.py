@@ -108,7 +108,12 @@ def _write_ca_and_cert(directory: Path) -> tuple[Path, Path, Path]:
 
 
 def _start_registry(
-    root: Path, name: str, *, tls: bool = False, htpasswd: bool = False, extra_env: dict[str, str] | None = None
+    root: Path,
+    name: str,
+    *,
+    tls: bool = False,
+    htpasswd: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> RunningRegistry:
     if not Path(REGISTRY_BIN).exists():
         pytest.skip("docker-registry (Debian package) is not installed")
@@ -162,7 +167,9 @@ def _start_registry(
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"registry {name} did not start: {(workdir / 'registry.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"registry {name} did not start: {(workdir / 'registry.log').read_text()[-2000:]}"
+            )
         time.sleep(0.1)
     extra: dict[str, object] = {"scheme": scheme}
     if ca_file:
@@ -247,7 +254,9 @@ class TestImages:
         self.created.append(image.id)
         return str(image.id)
 
-    def push(self, image_id: str, repository: str, tag: str, auth_config: dict[str, str] | None = None) -> str:
+    def push(
+        self, image_id: str, repository: str, tag: str, auth_config: dict[str, str] | None = None
+    ) -> str:
         """Tag and push with the real engine; returns the RepoDigest the engine reports."""
         import docker
 
@@ -283,3 +292,28 @@ def test_images(docker_client: object) -> Iterator[TestImages]:
             docker_client.images.remove(ref, force=True)
         except docker.errors.ImageNotFound:
             pass
+
+
+@dataclass
+class PushedApp:
+    """``ck/app`` pushed by the engine to the plain registry (three tags) and the auth registry."""
+
+    image_id: str
+    plain: str  # 127.0.0.1:<port>/ck/app
+    auth: str
+    digest: str  # the engine's RepoDigest in both registries
+    tags: tuple[str, ...]
+
+
+@pytest.fixture(scope="session")
+def pushed_app(
+    test_images: TestImages, plain_registry: RunningRegistry, auth_registry: RunningRegistry
+) -> PushedApp:
+    image_id = test_images.build("app")
+    plain, auth = f"{plain_registry.host}/ck/app", f"{auth_registry.host}/ck/app"
+    tags = ("1.0.0", "1.0.1", "1.0.2")
+    digests = {test_images.push(image_id, plain, tag) for tag in tags}
+    credentials = {"username": USERNAME, "password": PASSWORD}
+    digests.add(test_images.push(image_id, auth, "1.0.0", auth_config=credentials))
+    assert len(digests) == 1, digests
+    return PushedApp(image_id, plain, auth, digests.pop(), tags)
