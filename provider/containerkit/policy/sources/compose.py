@@ -1,0 +1,105 @@
+"""Load a compose file into one ``Compose`` target per service.
+
+YAML anchors, ``x-`` extension blocks and ``<<`` merges are resolved (the official Airflow compose file
+builds every Airflow service from ``x-airflow-common``); a key that came from an anchored block keeps
+the line where it is written, so a finding about a merged ``volumes`` entry points into the block.
+
+Suppressions (``# containerkit: ignore=CMP-005 <reason>``):
+
+* a comment above the first key of the file applies to every service;
+* any other comment applies to the key or list item on its line (trailing) or the next line, for every
+  service that reaches that node: above ``services.worker.volumes[2]`` it covers that mount of that
+  service; above a service's name it covers the whole service; inside an ``x-`` block it covers each
+  service that merges the block.
+
+Dev or production-like: a file whose name contains ``prod`` (``docker-compose.prod.yaml``) is
+production-like; any other is a dev file. A top-level ``x-containerkit: {environment: production|dev}``
+overrides the name. Dev files must publish ports on 127.0.0.1 only (``CMP-009``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from containerkit.policy.model import ObjectRef, Target
+from containerkit.policy.sources.located import Located, SourceError, path_within, target_suppressions
+from containerkit.policy.sources.yaml_lines import comment_suppressions, load_yaml
+
+KIND = "Compose"
+SETTINGS_KEY = "x-containerkit"
+
+
+@dataclass(frozen=True)
+class ComposeService(Located):
+    """One service of a compose file, merges resolved; paths are ``services.<name>.<key>``."""
+
+    name: str = ""
+    config: Mapping[str, Any] = field(default_factory=dict)
+    dev: bool = True
+    one_shot: bool = False
+    """Another service waits for it with ``condition: service_completed_successfully`` (init jobs)."""
+
+    @property
+    def path(self) -> str:
+        return f"services.{self.name}"
+
+
+def is_dev_file(path: Path, document: Mapping[str, Any]) -> bool:
+    settings = document.get(SETTINGS_KEY)
+    if isinstance(settings, Mapping) and settings.get("environment"):
+        return str(settings["environment"]).lower() not in ("production", "prod")
+    return "prod" not in path.name.lower()
+
+
+def _one_shot_services(services: Mapping[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for svc in services.values():
+        deps = svc.get("depends_on") if isinstance(svc, Mapping) else None
+        if isinstance(deps, Mapping):
+            for dep, cond in deps.items():
+                if isinstance(cond, Mapping) and cond.get("condition") == "service_completed_successfully":
+                    out.add(str(dep))
+    return out
+
+
+def load(path: Path) -> list[Target]:
+    """Parse ``path``; one target per service (none for a file without services)."""
+    from containerkit.policy.engine import load_rules
+
+    load_rules()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(str(path), None, f"cannot read compose file: {exc}") from None
+    doc = load_yaml(text, str(path))
+    if doc.value is None:
+        return []
+    if not isinstance(doc.value, Mapping):
+        raise SourceError(str(path), 1, "a compose file must be a mapping at the top level")
+    services = doc.value.get("services") or {}
+    if not isinstance(services, Mapping):
+        raise SourceError(str(path), doc.lines.get("services"), "`services` must be a mapping")
+    file_wide, scoped = comment_suppressions(text, doc)
+    dev = is_dev_file(path, doc.value)
+    one_shot = _one_shot_services(services)
+    targets: list[Target] = []
+    for name, config in services.items():
+        svc_path = f"services.{name}"
+        if not isinstance(config, Mapping):
+            config = {}
+        mine = tuple(s for s in scoped if path_within(s.scope, svc_path))
+        data = ComposeService(
+            file=str(path),
+            lines=doc.lines,
+            scoped_suppressions=mine,
+            name=str(name),
+            config=config,
+            dev=dev,
+            one_shot=str(name) in one_shot,
+        )
+        obj = ObjectRef(kind=KIND, name=str(name), file=str(path), line=doc.lines.get(svc_path))
+        targets.append(Target(KIND, obj, data, target_suppressions(file_wide, mine)))
+    return targets
