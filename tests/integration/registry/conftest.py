@@ -8,6 +8,7 @@ own storage dir: ``plain`` (HTTP, anonymous), ``auth`` (HTTPS with a throwaway C
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import ipaddress
@@ -288,10 +289,8 @@ def test_images(docker_client: object) -> Iterator[TestImages]:
     images = TestImages(docker_client, [])
     yield images
     for ref in reversed(images.created):
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             docker_client.images.remove(ref, force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
 
 @dataclass
