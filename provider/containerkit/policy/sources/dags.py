@@ -1,0 +1,129 @@
+"""DAG folders -> the pods and docker run settings their container tasks would launch.
+
+The folder is parsed with Airflow's own ``DagBag``; every task that is a ``KubernetesPodOperator`` or a
+``DockerOperator`` (stock, containerkit's, ``@task.kubernetes``/``@task.docker``, any subclass) is
+rendered without a cluster or engine: ``build_pod_request_obj(dry_run=True)`` for pods, the operator's
+arguments in docker-py ``create_host_config`` form for Docker. Policy enforcement is switched off while
+the DAGs load so that a violating DAG is reported, not turned into an import error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from containerkit.policy.enforce import ENV_VAR
+from containerkit.policy.engine import pod_target
+from containerkit.policy.model import ObjectRef, Target
+from containerkit.policy.sources.located import SourceError
+
+# Attribute names containerkit operators expose (and ``task_policy`` reads) for per-task policy.
+EXEMPTIONS_ATTR = "policy_exemptions"
+RUN_SETTINGS_METHOD = "containerkit_run_settings"
+
+_LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
+
+
+@contextlib.contextmanager
+def _policy_off() -> Iterator[None]:
+    old = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = old
+
+
+def _exemptions(task: Any) -> dict[str, str]:
+    value = getattr(task, EXEMPTIONS_ATTR, None)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def docker_run_settings(task: Any) -> dict[str, Any]:
+    """What a ``DockerOperator`` passes to the engine, in ``create_host_config`` keyword form."""
+    method = getattr(task, RUN_SETTINGS_METHOD, None)
+    if callable(method):
+        rendered = method()
+        return dict(rendered) if isinstance(rendered, Mapping) else dict(vars(rendered))
+    env = dict(getattr(task, "environment", None) or {})
+    env.update(getattr(task, "private_environment", None) or {})
+    cpus = getattr(task, "cpus", None)
+    settings: dict[str, Any] = {
+        "image": getattr(task, "image", None),
+        "user": getattr(task, "user", None),
+        "environment": env,
+        "privileged": getattr(task, "privileged", False),
+        "cap_add": getattr(task, "cap_add", None),
+        "network_mode": getattr(task, "network_mode", None),
+        "ipc_mode": getattr(task, "ipc_mode", None),
+        "mem_limit": getattr(task, "mem_limit", None),
+        "nano_cpus": int(float(cpus) * 1e9) if cpus else None,
+        "mounts": [dict(m) for m in getattr(task, "mounts", None) or ()],
+        "shm_size": getattr(task, "shm_size", None),
+    }
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _import_error(file: str, trace: str) -> SourceError:
+    lines = [ln for ln in str(trace).strip().splitlines() if ln.strip()]
+    line = None
+    for m in _LINE.finditer(str(trace)):
+        if os.path.abspath(m.group("file")) == os.path.abspath(file):
+            line = int(m.group("line"))
+    return SourceError(file, line, f"DAG import failed: {lines[-1].strip() if lines else trace}")
+
+
+def load(path: str | Path) -> tuple[list[Target], list[SourceError]]:
+    """Targets for every container task in the DAG file or folder, and the files that failed to import."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    with _policy_off():
+        bag = DagBag(dag_folder=str(path), safe_mode=True, load_op_links=False)
+    errors = [_import_error(f, t) for f, t in sorted(bag.import_errors.items())]
+    targets: list[Target] = []
+    for dag_id in sorted(bag.dags):
+        dag = bag.dags[dag_id]
+        for task in dag.tasks:
+            where = ObjectRef(
+                kind="Task", name=task.task_id, dag_id=dag_id, task_id=task.task_id, file=dag.fileloc
+            )
+            try:
+                if isinstance(task, KubernetesPodOperator):
+                    with _policy_off():
+                        pod = task.build_pod_request_obj(dry_run=True)
+                    base = pod_target(pod)
+                    ref = ObjectRef(
+                        kind="Pod",
+                        name=base.obj.name if base.obj.name != "<unnamed>" else task.task_id,
+                        namespace=base.obj.namespace,
+                        file=dag.fileloc,
+                        dag_id=dag_id,
+                        task_id=task.task_id,
+                    )
+                    targets.append(Target("Pod", ref, base.data, {**base.suppressions, **_exemptions(task)}))
+                elif isinstance(task, DockerOperator):
+                    settings = docker_run_settings(task)
+                    ref = ObjectRef(
+                        kind="DockerRun",
+                        name=str(settings.get("image") or task.task_id),
+                        file=dag.fileloc,
+                        dag_id=dag_id,
+                        task_id=task.task_id,
+                    )
+                    targets.append(Target("DockerRun", ref, settings, _exemptions(task)))
+            except Exception as exc:  # a task that cannot render is a parse error of its DAG, not a crash
+                errors.append(
+                    SourceError(
+                        where.file or str(path), None, f"{dag_id}.{task.task_id}: cannot render: {exc}"
+                    )
+                )
+    return targets, errors
