@@ -55,7 +55,9 @@ CHART_BINDINGS: tuple[tuple[str, str], ...] = (
 _STAND_IN = {expression: stand_in for stand_in, expression in CHART_BINDINGS}
 _EXPRESSION = dict(CHART_BINDINGS)
 _AIRFLOW_IMAGE, _GIT_SYNC_IMAGE = CHART_BINDINGS[0][0], CHART_BINDINGS[1][0]
-_API_ACCESS_REASON = "HRD-008: KubernetesExecutor worker pods launch SecureKubernetesPodOperator pods through the Kubernetes API"
+_API_ACCESS_REASON = (
+    "HRD-008: KubernetesExecutor worker pods launch SecureKubernetesPodOperator pods through the API"
+)
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,8 @@ def _git_sync_init() -> Container:
 
 def _to_chart(text: str) -> str:
     """Swap stand-ins for expressions, single-quoted so the template is YAML before and after ``tpl``."""
-    pattern = re.compile(r"(?<=[:-] )(%s)$" % "|".join(re.escape(s) for s, _ in CHART_BINDINGS), re.M)
+    alternatives = "|".join(re.escape(s) for s, _ in CHART_BINDINGS)
+    pattern = re.compile(rf"(?<=[:-] )({alternatives})$", re.M)
     text = pattern.sub(lambda m: _quoted(_EXPRESSION[m.group(1)]), text)
     leftover = [s for s, _ in CHART_BINDINGS if s in text]
     if leftover:  # pragma: no cover - a stand-in inside a longer value would not be a chart expression
