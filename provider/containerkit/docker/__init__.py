@@ -1,0 +1,1 @@
+"""Docker renderer: :func:`containerkit.docker.run_settings.render_docker` (spec -> docker-py settings)."""
