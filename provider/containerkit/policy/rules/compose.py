@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from containerkit.policy.literals import image_parts, secret_literal
 from containerkit.policy.model import Severity, Violation
-from containerkit.policy.rules.dockerfile import is_secret_name, literal_credential_url
 from containerkit.policy.sources.compose import KIND, ComposeService
 from containerkit.policy.sources.located import scoped
 
@@ -26,7 +26,6 @@ _rule = functools.partial(scoped, rule_set=RULE_SET, target=KIND)
 _INTERP = re.compile(
     r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<word>[^}]*))?\}|\$(?P<bare>[A-Za-z_]\w*)"
 )
-_ONLY_INTERP = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[?][^}]*)?\}$")
 _ROOT = {"root", "0"}
 _SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 _LOOPBACK = ("127.0.0.1", "::1", "[::1]", "localhost")
@@ -52,13 +51,6 @@ def interpolate(value: str) -> str | None:
     return None if missing else out
 
 
-def _image_parts(ref: str) -> tuple[str | None, str | None]:
-    name, _, digest = ref.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    tag = last.rsplit(":", 1)[1] if ":" in last else None
-    return tag, digest or None
-
-
 @_rule(
     "CMP-001",
     title="image-pinned",
@@ -81,8 +73,9 @@ def image_pinned(svc: ComposeService) -> Iterable[Violation]:
     if value is None:
         yield Violation(at, f"image {image} comes from a variable without a default")
         return
-    tag, digest = _image_parts(value)
-    if digest:
+    parts = image_parts(value)
+    tag = parts.tag
+    if parts.digest:
         return
     if tag is None:
         yield Violation(at, f"image {value} has no tag (means :latest)")
@@ -132,7 +125,9 @@ def no_privileged(svc: ComposeService) -> Iterable[Violation]:
     "CMP-004",
     title="no-host-namespaces",
     severity=Severity.ERROR,
-    rationale="Host network, PID, IPC or UTS namespaces let the container see and reach host processes and ports.",
+    rationale=(
+        "Host network, PID, IPC or UTS namespaces let the container see and reach host processes and ports."
+    ),
     fix="Remove network_mode/pid/ipc/uts/userns_mode: host; publish ports or use a shared network instead.",
     peers={"checkov": "CKV_K8S_17,CKV_K8S_18,CKV_K8S_19 (pod equivalents)"},
 )
@@ -242,17 +237,13 @@ def _environment(env: Any, base: str) -> Iterator[tuple[str, str, str]]:
                 yield f"{base}[{i}]", name, value
 
 
-def literal_secret(name: str, value: str) -> bool:
-    """A secret-looking name with a literal value, or any value embedding a literal URL password."""
-    if literal_credential_url(value):
-        return True
-    if not is_secret_name(name) or not value.strip():
-        return False
-    if _ONLY_INTERP.match(value.strip()):
-        return False
-    # ${VAR:-default}: the default is written in the file.
+def literal_secret(name: str, value: str) -> str | None:
+    """Why ``name: value`` is a literal secret, judged on the value after interpolation with empty env.
+
+    ``${VAR}`` alone is not a literal; ``${VAR:-default}`` is judged on the default written in the file.
+    """
     resolved = interpolate(value)
-    return bool(resolved and resolved.strip())
+    return secret_literal(name, resolved) if resolved else None
 
 
 @_rule(
@@ -264,7 +255,10 @@ def literal_secret(name: str, value: str) -> bool:
         "Interpolations (${VAR}, filled from a git-ignored .env) and secret files (_CMD/_SECRET, "
         "`secrets:`) keep it out. A ${VAR:-default} with a secret default is still a literal."
     ),
-    fix="Use FERNET_KEY: ${AIRFLOW_FERNET_KEY:?set it in .env} or a `secrets:` file with the *_CMD/_FILE convention.",
+    fix=(
+        "Use FERNET_KEY: ${AIRFLOW_FERNET_KEY:?set it in .env} or a `secrets:` file with the "
+        "*_CMD/_FILE convention."
+    ),
     peers={"checkov": "CKV_SECRET_*"},
 )
 def no_literal_secrets(svc: ComposeService) -> Iterable[Violation]:
@@ -274,8 +268,9 @@ def no_literal_secrets(svc: ComposeService) -> Iterable[Violation]:
         _environment(build.get("args"), f"{svc.path}.build.args") if isinstance(build, Mapping) else iter(())
     )
     for at, name, value in (*env, *args):
-        if literal_secret(name, value):
-            yield Violation(at, f"{name} has a literal secret value")
+        why = literal_secret(name, value)
+        if why:
+            yield Violation(at, f"{name} is a literal secret ({why})")
 
 
 def _ports(svc: ComposeService) -> Iterator[tuple[str, str | None, bool]]:

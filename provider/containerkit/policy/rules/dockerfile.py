@@ -22,6 +22,7 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 
+from containerkit.policy.literals import image_parts, secret_literal
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.dockerfile import (
     KIND,
@@ -38,47 +39,12 @@ from containerkit.policy.sources.located import scoped
 RULE_SET = "dockerfile"
 SERVICE_LABEL = "io.containerkit.service"
 
-# Names that hold credentials; suffixes that name where a secret lives rather than the secret itself
-# (Airflow's ``_CMD``/``_SECRET`` conventions, ``*_FILE`` for Docker secrets, Kubernetes secret names).
-SECRET_NAME = re.compile(
-    r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|FERNET_KEY|"
-    r"AUTH_KEY|SIGNING_KEY|ENCRYPTION_KEY|CLIENT_SECRET|CONN(ECTION)?_URI|SQL_ALCHEMY_CONN|DSN)",
-    re.IGNORECASE,
-)
-SECRET_REFERENCE_SUFFIX = re.compile(
-    r"(_FILE|_CMD|_SECRET|_SECRET_NAME|_SECRETNAME|_PATH|_DIR|_ENABLED|_BACKEND|_KWARGS|_NAME|_ID|_REF)$",
-    re.IGNORECASE,
-)
-# scheme://user:password@host, the password not an interpolation.
-CREDENTIAL_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:(?P<password>[^@\s]+)@", re.IGNORECASE)
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether an env/arg name looks like it holds a credential (not a pointer to one)."""
-    return bool(SECRET_NAME.search(name)) and not SECRET_REFERENCE_SUFFIX.search(name)
-
-
-def literal_credential_url(value: str) -> bool:
-    m = CREDENTIAL_URL.search(value)
-    return m is not None and not m.group("password").startswith("$")
-
-
 _ARCHIVE = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst)$", re.IGNORECASE)
 _URL = re.compile(r"^(https?|git)://|^git@", re.IGNORECASE)
 _ROOT_USERS = {"root", "0"}
 
 
 _rule = functools.partial(scoped, rule_set=RULE_SET, target=KIND)
-
-
-def _image_parts(ref: str) -> tuple[str, str | None, str | None]:
-    """``repo[:tag][@digest]`` -> (repo, tag, digest); a registry port is not a tag."""
-    name, _, digest = ref.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        repo, tag = name.rsplit(":", 1)
-        return repo, tag, digest or None
-    return name, None, digest or None
 
 
 def resolved_base(doc: Dockerfile, stage: Stage) -> str | None:
@@ -110,8 +76,9 @@ def base_image_pinned(doc: Dockerfile) -> Iterable[Violation]:
         if image is None:
             yield Violation(stage.path, f"FROM {stage.base} uses a build ARG without a default: unpinned")
             continue
-        _, tag, digest = _image_parts(image)
-        if digest:
+        parts = image_parts(image)
+        tag = parts.tag
+        if parts.digest:
             continue
         if tag is None:
             yield Violation(stage.path, f"FROM {image} has no tag (means :latest)")
@@ -131,8 +98,8 @@ def base_image_digest(doc: Dockerfile) -> Iterable[Violation]:
     for stage, image in _base_of_external(doc):
         if image is None:
             continue
-        _, tag, digest = _image_parts(image)
-        if tag not in (None, "latest") and not digest:
+        parts = image_parts(image)
+        if not parts.floating and parts.digest is None:
             yield Violation(stage.path, f"FROM {image} is pinned by tag only, not by digest")
 
 
@@ -188,12 +155,9 @@ def no_secrets_in_env_or_arg(doc: Dockerfile) -> Iterable[Violation]:
             else:
                 continue
             for name, value in pairs:
-                if not value:
-                    continue
-                if is_secret_name(name) or literal_credential_url(value):
-                    yield Violation(
-                        ins.path, f"{ins.keyword} {name} bakes a secret-looking value into the image"
-                    )
+                why = secret_literal(name, value)
+                if why:
+                    yield Violation(ins.path, f"{ins.keyword} {name} bakes a secret into the image ({why})")
 
 
 @_rule(
@@ -261,7 +225,7 @@ def _program(words: list[str]) -> tuple[str, list[str]]:
     while i < len(words):
         w = words[i]
         base = w.rsplit("/", 1)[-1]
-        if base in ("sudo", "env", "exec", "command", "nice", "time") or "=" in w and not w.startswith("-"):
+        if base in ("sudo", "env", "exec", "command", "nice", "time") or ("=" in w and not w.startswith("-")):
             i += 1
             continue
         return base, words[i + 1 :]
@@ -427,7 +391,9 @@ def healthcheck_for_services(doc: Dockerfile) -> Iterable[Violation]:
     "DF-011",
     title="no-sudo",
     severity=Severity.WARNING,
-    rationale="sudo in a build has unpredictable TTY and signal behaviour and signals a root-then-drop design.",
+    rationale=(
+        "sudo in a build has unpredictable TTY and signal behaviour and signals a root-then-drop design."
+    ),
     fix="Switch users with USER around the RUN that needs root instead of sudo.",
     peers={"hadolint": "DL3004"},
 )
@@ -453,7 +419,9 @@ _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
     "DF-012",
     title="absolute-workdir",
     severity=Severity.WARNING,
-    rationale="A relative WORKDIR depends on every earlier WORKDIR and the base image; an absolute one reads alone.",
+    rationale=(
+        "A relative WORKDIR depends on every earlier WORKDIR and the base image; an absolute one reads alone."
+    ),
     fix="Use an absolute path: WORKDIR /opt/app.",
     peers={"hadolint": "DL3000"},
 )

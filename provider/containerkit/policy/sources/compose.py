@@ -65,11 +65,12 @@ def _one_shot_services(services: Mapping[str, Any]) -> set[str]:
     return out
 
 
-def load(path: Path) -> list[Target]:
+def load(path: Path | str) -> list[Target]:
     """Parse ``path``; one target per service (none for a file without services)."""
     from containerkit.policy.engine import load_rules
 
     load_rules()
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

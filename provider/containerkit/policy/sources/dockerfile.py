@@ -70,7 +70,7 @@ _VAR = re.compile(
 class Instruction:
     keyword: str
     value: str
-    """The arguments with flags removed and line continuations joined (a heredoc body joined with newlines)."""
+    """Arguments without flags, line continuations joined (a heredoc body joined with newlines)."""
     line: int
     end_line: int
     path: str
@@ -323,11 +323,12 @@ def parse(text: str, file: str) -> tuple[Dockerfile, list[Suppression]]:
     return doc, file_wide
 
 
-def load(path: Path) -> list[Target]:
+def load(path: Path | str) -> list[Target]:
     """One ``Dockerfile`` target per file; the object is named after the file."""
     from containerkit.policy.engine import load_rules
 
     load_rules()
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,4 +1,4 @@
-"""What file sources (Dockerfile, compose, Helm values) share: source errors, line lookup, comment suppressions.
+"""What file sources (Dockerfile, compose, Helm values) share: errors, line lookup, comment suppressions.
 
 A check function sees only ``Target.data``; for file kinds that data is a :class:`Located` document that can
 say which line a finding path points at (``line_of``) and which rule ids are suppressed for that path by a
