@@ -10,6 +10,7 @@ the DAGs load so that a violating DAG is reported, not turned into an import err
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -80,11 +81,41 @@ def _import_error(file: str, trace: str) -> SourceError:
     return SourceError(file, line, f"DAG import failed: {lines[-1].strip() if lines else trace}")
 
 
+def _pod(task: Any) -> Any:
+    """``build_pod_request_obj`` on a shallow copy: it appends to ``env_vars`` on every call."""
+    clone = copy.copy(task)
+    env = getattr(task, "env_vars", None)
+    clone.env_vars = list(env) if isinstance(env, list) else (dict(env) if isinstance(env, Mapping) else env)
+    with _policy_off():
+        return clone.build_pod_request_obj(dry_run=True)
+
+
+def task_target(task: Any, *, dag_id: str | None = None, file: str | None = None) -> Target | None:
+    """The pod or docker run target a container task would launch; ``None`` for other tasks."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    if isinstance(task, KubernetesPodOperator):
+        base = pod_target(_pod(task))
+        ref = ObjectRef(
+            kind="Pod",
+            name=task.task_id,
+            namespace=base.obj.namespace,
+            file=file,
+            dag_id=dag_id,
+            task_id=task.task_id,
+        )
+        return Target("Pod", ref, base.data, {**base.suppressions, **_exemptions(task)})
+    if isinstance(task, DockerOperator):
+        settings = docker_run_settings(task)
+        ref = ObjectRef(kind="DockerRun", name=task.task_id, file=file, dag_id=dag_id, task_id=task.task_id)
+        return Target("DockerRun", ref, settings, _exemptions(task))
+    return None
+
+
 def load(path: str | Path) -> tuple[list[Target], list[SourceError]]:
     """Targets for every container task in the DAG file or folder, and the files that failed to import."""
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-    from airflow.providers.docker.operators.docker import DockerOperator
 
     with _policy_off():
         bag = DagBag(dag_folder=str(path), safe_mode=True, load_op_links=False)
@@ -93,37 +124,15 @@ def load(path: str | Path) -> tuple[list[Target], list[SourceError]]:
     for dag_id in sorted(bag.dags):
         dag = bag.dags[dag_id]
         for task in dag.tasks:
-            where = ObjectRef(
-                kind="Task", name=task.task_id, dag_id=dag_id, task_id=task.task_id, file=dag.fileloc
-            )
             try:
-                if isinstance(task, KubernetesPodOperator):
-                    with _policy_off():
-                        pod = task.build_pod_request_obj(dry_run=True)
-                    base = pod_target(pod)
-                    ref = ObjectRef(
-                        kind="Pod",
-                        name=base.obj.name if base.obj.name != "<unnamed>" else task.task_id,
-                        namespace=base.obj.namespace,
-                        file=dag.fileloc,
-                        dag_id=dag_id,
-                        task_id=task.task_id,
-                    )
-                    targets.append(Target("Pod", ref, base.data, {**base.suppressions, **_exemptions(task)}))
-                elif isinstance(task, DockerOperator):
-                    settings = docker_run_settings(task)
-                    ref = ObjectRef(
-                        kind="DockerRun",
-                        name=str(settings.get("image") or task.task_id),
-                        file=dag.fileloc,
-                        dag_id=dag_id,
-                        task_id=task.task_id,
-                    )
-                    targets.append(Target("DockerRun", ref, settings, _exemptions(task)))
+                target = task_target(task, dag_id=dag_id, file=dag.fileloc)
             except Exception as exc:  # a task that cannot render is a parse error of its DAG, not a crash
                 errors.append(
                     SourceError(
-                        where.file or str(path), None, f"{dag_id}.{task.task_id}: cannot render: {exc}"
+                        dag.fileloc or str(path), None, f"{dag_id}.{task.task_id}: cannot render: {exc}"
                     )
                 )
+                continue
+            if target is not None:
+                targets.append(target)
     return targets, errors

@@ -111,6 +111,10 @@ def _get(obj: Any, dotted: str) -> Any:
     return obj
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _pod_kind(doc: Mapping[str, Any]) -> str | None:
     kind = doc.get("kind")
     if isinstance(kind, str):
@@ -141,14 +145,14 @@ def targets_from_document(doc: Any, lines: Mapping[str, int], file: str | None) 
     template = _get(doc, pod_path) if pod_path else doc
     if not isinstance(template, Mapping):
         return []
-    meta: Mapping[str, Any] = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
+    meta = _mapping(doc.get("metadata"))
     pod = PodDocument(
         apiVersion="v1",
         kind="Pod",
         metadata=template.get("metadata") or {},
         spec=template.get("spec") or {},
     )
-    spec: Mapping[str, Any] = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
+    spec = _mapping(doc.get("spec"))
     replicas = spec.get("replicas", 1) if kind in ("Deployment", "StatefulSet", "ReplicaSet") else None
     pod[WORKLOAD_KEY] = {"kind": kind, "replicas": replicas, "podPath": pod_path}
     pod.lines = dict(lines)
