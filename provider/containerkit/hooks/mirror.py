@@ -58,7 +58,7 @@ def _target_for(source: ImageName, target_hook: RegistryHook, repository_prefix:
     repository = (
         f"{repository_prefix.strip('/')}/{source.repository}" if repository_prefix else source.repository
     )
-    ref = f"{target_hook.registry}/{repository}"
+    ref = f"{target_hook.bound_registry() or source.registry}/{repository}"
     if source.tag:
         ref += f":{source.tag}"
     if source.digest:

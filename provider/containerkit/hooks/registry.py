@@ -437,12 +437,13 @@ class RegistryHook(BaseHook):
             return image
         name = ImageName.parse(image)
         if name.registry == DOCKER_HUB and not _names_hub(image):
-            bound = self._bound_registry()
+            bound = self.bound_registry()
             if bound is not None and bound != DOCKER_HUB:
                 return ImageName.parse(f"{bound}/{image}")
         return name
 
-    def _bound_registry(self) -> str | None:
+    def bound_registry(self) -> str | None:
+        """The registry of the connection or ``registry=``; None for a per-image anonymous hook."""
         if self.registry_conn_id is not None:
             return self._load_endpoint()[0].registry
         return self._registry
