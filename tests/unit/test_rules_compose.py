@@ -1,4 +1,4 @@
-"""The ``compose`` rule set: each rule on passing and failing services, anchors/merges, lines, suppressions."""
+"""The ``compose`` rule set: rules on passing and failing services, anchors/merges, lines, suppressions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from containerkit.policy.engine import evaluate
 from containerkit.policy.model import REGISTRY, Finding, Target
 from containerkit.policy.sources.compose import load

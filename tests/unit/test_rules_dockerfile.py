@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from containerkit.policy.engine import evaluate
 from containerkit.policy.model import REGISTRY, Finding
 from containerkit.policy.sources.dockerfile import load
@@ -140,7 +139,8 @@ def test_clean_multistage_file_has_no_findings(tmp_path: Path) -> None:
         "# syntax=docker/dockerfile:1\n"
         "ARG BASE=python:3.11-slim@sha256:" + "c" * 64 + "\n"
         "FROM ${BASE} AS build\n"
-        "RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends gcc \\\n"
+        " && rm -rf /var/lib/apt/lists/*\n"
         "RUN --mount=type=cache,target=/root/.cache/pip pip install --prefix=/install app\n"
         "FROM ${BASE}\n"
         "COPY --from=build /install /usr/local\n"
