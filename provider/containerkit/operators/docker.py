@@ -1,0 +1,499 @@
+"""``SecureDockerOperator``: the stock ``DockerOperator`` with hardened, sized, policy-checked containers.
+
+What it adds to the stock operator (whose every parameter keeps working):
+
+- the container is rendered from a :class:`~containerkit.spec.ContainerSpec` by
+  :func:`containerkit.docker.run_settings.render_docker`: non-root user, read-only root filesystem
+  with a tmpfs ``/tmp``, ``cap_drop=ALL``, ``no-new-privileges``, a pids limit, hard memory (no swap)
+  and CPU (``nano_cpus``) limits, log rotation and an init process. The stock operator has no
+  parameter for most of these, so the container is created here, not by the stock code;
+- no host temp-dir bind mount by default (``mount_tmp_dir=False``);
+- policy (``containerkit.policy.enforce``) runs on the *final* settings, after stock parameters are
+  applied on top of the rendered ones, at DAG parse time and again at run time (templated values);
+- the container is inspected before it is removed, so a failure raises
+  :class:`~containerkit.diagnostics.model.ContainerTaskFailed` with a Diagnosis (OOMKilled with the
+  limit, exit code and last log lines, read-only filesystem, permission denied, signal, image errors);
+- the container is removed after success, failure, timeout and kill (``on_kill`` stops and removes it).
+
+It overrides internals of ``apache-airflow-providers-docker`` (``execute``'s pull step,
+``_run_image_with_mounts`` and ``on_kill``); :data:`SUPPORTED_DOCKER_PROVIDER` pins the versions whose
+internals it was written against, checked at import.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Literal
+
+from packaging.specifiers import SpecifierSet
+
+SUPPORTED_DOCKER_PROVIDER = ">=4.6.1,<4.7"
+"""apache-airflow-providers-docker versions whose ``DockerOperator`` internals this module overrides."""
+
+
+def _check_docker_provider(spec: str = SUPPORTED_DOCKER_PROVIDER) -> str:
+    try:
+        found = version("apache-airflow-providers-docker")
+    except PackageNotFoundError:
+        raise ImportError(
+            "containerkit.operators.docker needs apache-airflow-providers-docker "
+            f"({spec}): pip install 'apache-airflow-providers-docker{spec}'"
+        ) from None
+    if found not in SpecifierSet(spec):
+        raise ImportError(
+            f"containerkit.operators.docker overrides DockerOperator internals of "
+            f"apache-airflow-providers-docker {spec}, but {found} is installed. Install a supported "
+            f"version (pip install 'apache-airflow-providers-docker{spec}') or a containerkit release "
+            f"that supports {found}."
+        )
+    return found
+
+
+DOCKER_PROVIDER_VERSION = _check_docker_provider()
+
+from airflow.providers.docker.exceptions import DockerContainerFailedSkipException  # noqa: E402
+from airflow.providers.docker.operators.docker import DockerOperator, fetch_logs  # noqa: E402
+from docker.errors import DockerException, NotFound  # noqa: E402
+from docker.types import LogConfig, Mount  # noqa: E402
+
+from containerkit.diagnostics.docker import LOG_TAIL_LINES, diagnose_container, diagnose_docker_error  # noqa: E402
+from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis  # noqa: E402
+from containerkit.docker.run_settings import REDACTED, DockerRunSettings, render_docker  # noqa: E402
+from containerkit.spec import ConfigMapRef, ContainerSpec, SecretRef  # noqa: E402
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+STAGING_DIR = "/run/containerkit"
+"""Where staged files (TaskFlow payloads) appear: a per-container anonymous volume, removed with it."""
+
+MANAGED_LABEL = "containerkit.managed"
+_TEMPLATE_MARKERS = ("{{", "{%")
+_PARSE_TIME_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
+# Log lines the diagnosis quotes; the stock operator already streamed every line to the task log.
+_DIAGNOSIS_LOG_LINES = LOG_TAIL_LINES * 5
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file copied into the container before it starts (never in its config, env or command).
+
+    :param path: path relative to :data:`STAGING_DIR`.
+    :param content: the bytes.
+    :param mode: permission bits; the owner is the container user.
+    """
+
+    path: str
+    content: bytes
+    mode: int = 0o400
+
+
+def _templated(value: object) -> bool:
+    return isinstance(value, str) and any(m in value for m in _TEMPLATE_MARKERS)
+
+
+class SecureDockerOperator(DockerOperator):
+    """Run a command in a hardened, sized Docker container; fail with a Diagnosis; never leave it behind.
+
+    Takes every :class:`~airflow.providers.docker.operators.docker.DockerOperator` parameter; a stock
+    parameter you pass explicitly (``user``, ``mem_limit``, ``privileged``, ``cap_add``, ``network_mode``,
+    ``mounts``, ``log_opts_max_size`` …) is applied on top of the rendered settings, and policy then
+    checks the result, so a weakening is caught (and can be exempted by rule id with a reason).
+
+    :param image: the image (templated); required unless ``spec`` names it.
+    :param spec: a full :class:`~containerkit.spec.ContainerSpec`; ``image``, ``resources``, ``profile``,
+        ``secrets`` and ``config_maps`` given here replace its fields.
+    :param resources: a preset name (``"xs"`` .. ``"xl"``, default ``"s"``), a mapping of overrides
+        (``{"preset": "m", "memory": "3Gi"}``) or :class:`~containerkit.spec.Resources`: hard memory
+        (no swap), CPU (``nano_cpus``) and pids limits.
+    :param profile: ``"restricted"`` (default: uid 50000:0, read-only root, tmpfs /tmp, cap_drop ALL,
+        no-new-privileges), ``"baseline"`` or a :class:`~containerkit.spec.SecurityProfile`.
+    :param secrets: :class:`~containerkit.spec.SecretRef` keys, delivered as read-only file mounts of
+        ``<secrets_dir>/<secret>/<key>`` (``path=``) or, read at run time, as env vars (``env=``).
+    :param config_maps: :class:`~containerkit.spec.ConfigMapRef` keys, the same way from ``config_dir``.
+    :param secrets_dir: host directory holding ``<secret>/<key>`` files (on the Docker engine's host).
+    :param config_dir: host directory holding ``<configmap>/<key>`` files.
+    :param exemptions: ``{rule_id: reason}``: policy rules this task is exempt from, each with why.
+    :param policy_mode: ``enforce`` (error findings fail DAG import), ``warn`` or ``off``; default
+        ``[containerkit] policy_mode``.
+    :param pin_image_digest: before pulling, resolve the tag to a digest with the registry pre-flight
+        (``containerkit.hooks.preflight.pin_image``) and run exactly that digest.
+    :param registry_conn_id: the ``containerkit_registry`` connection the pre-flight uses.
+    :param mount_tmp_dir: as stock, but default ``False``: no host temp directory is bind-mounted.
+    :param auto_remove: as stock, but default ``"force"``: the container is removed after success,
+        failure and kill. ``"success"`` keeps failed containers, ``"never"`` keeps all (debugging).
+    :param stop_timeout: seconds ``on_kill`` gives the process between SIGTERM and SIGKILL.
+    """
+
+    template_fields: Sequence[str] = (*DockerOperator.template_fields, "secrets_dir", "config_dir")
+    ui_color = "#d2e9f7"
+
+    def __init__(
+        self,
+        *,
+        image: str | None = None,
+        spec: ContainerSpec | None = None,
+        resources: Any = None,
+        profile: Any = None,
+        secrets: Sequence[SecretRef] | None = None,
+        config_maps: Sequence[ConfigMapRef] | None = None,
+        secrets_dir: str | None = None,
+        config_dir: str | None = None,
+        exemptions: Mapping[str, str] | None = None,
+        policy_mode: Literal["enforce", "warn", "off"] | None = None,
+        pin_image_digest: bool = False,
+        registry_conn_id: str | None = None,
+        mount_tmp_dir: bool = False,
+        auto_remove: Literal["never", "success", "force"] = "force",
+        stop_timeout: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        image = image if image is not None else (str(spec.image) if spec is not None else None)
+        if not image:
+            from containerkit.errors import SpecError
+
+            raise SpecError(
+                "image", image, "a container task needs an image", "pass image='repo:tag' or spec="
+            )
+        # Stock parameters passed explicitly win over the rendered settings (and policy checks them).
+        self._explicit: frozenset[str] = frozenset(kwargs)
+        super().__init__(image=image, mount_tmp_dir=mount_tmp_dir, auto_remove=auto_remove, **kwargs)
+        changes: dict[str, Any] = {}
+        if resources is not None:
+            changes["resources"] = resources
+        if profile is not None:
+            changes["security"] = profile
+        if secrets is not None:
+            changes["secrets"] = tuple(secrets)
+        if config_maps is not None:
+            changes["config_maps"] = tuple(config_maps)
+        parse_image = _PARSE_TIME_IMAGE if _templated(image) else image
+        self.spec: ContainerSpec = (
+            spec.replace(image=parse_image, **changes)
+            if spec
+            else ContainerSpec(image=parse_image, **changes)
+        )
+        self.secrets_dir = secrets_dir
+        self.config_dir = config_dir
+        self.exemptions: dict[str, str] = dict(exemptions or {})
+        self.policy_mode = policy_mode
+        self.pin_image_digest = pin_image_digest
+        self.registry_conn_id = registry_conn_id
+        self.stop_timeout = stop_timeout
+        self.staged_files: list[StagedFile] = []
+        self._kill_diagnosis: Diagnosis | None = None
+        self._removed = False
+        if not any(_templated(v) for v in (image, secrets_dir, config_dir)):
+            # Parse time: fail DAG import under `enforce` for what is already known.
+            self.check_policy(self.container_config(self._stock_mounts(), runtime=False))
+
+    # ------------------------------------------------------------------------------ settings
+
+    def render_settings(self) -> DockerRunSettings:
+        """The spec rendered for Docker, with the (templated, possibly pinned) image of this run."""
+        spec = self.spec if str(self.spec.image) == self.image else self.spec.replace(image=self.image)
+        return render_docker(spec, secrets_dir=self.secrets_dir, config_dir=self.config_dir)
+
+    def _stock_mounts(self) -> list[Mount]:
+        return [m if isinstance(m, Mount) or "Target" in m else Mount(**m) for m in self.mounts]
+
+    def container_config(self, target_mounts: Iterable[Any], *, runtime: bool) -> tuple[dict, dict, dict]:
+        """``(create_container kwargs, create_host_config kwargs, policy data)`` of the final container.
+
+        Rendered settings first, then each stock parameter the user passed. ``runtime=False`` (parse time)
+        reads no files: env-form secrets and ``env_file`` are left out, secret env values stay redacted.
+        """
+        settings = self.render_settings()
+        given = self._explicit
+        host: dict[str, Any] = settings.host_config_kwargs()
+        host["mounts"] = [*host["mounts"], *target_mounts]
+        host["auto_remove"] = False
+        host["cpu_shares"] = round(self.cpus * 1024)
+        for name in ("network_mode", "dns", "dns_search", "extra_hosts", "ipc_mode", "shm_size"):
+            value = getattr(self, name)
+            if value:
+                host[name] = value
+        if self.port_bindings:
+            host["port_bindings"] = self.port_bindings
+        if self.ulimits:
+            host["ulimits"] = self.ulimits
+        if self.device_requests:
+            host["device_requests"] = self.device_requests
+        if self.privileged:
+            host["privileged"] = True
+        if self.cap_add:
+            host["cap_add"] = sorted({*host.get("cap_add", ()), *self.cap_add})
+        if "mem_limit" in given and self.mem_limit is not None:
+            host["mem_limit"] = host["memswap_limit"] = self.mem_limit
+            host.pop("mem_reservation", None)
+        if self.log_opts_max_size is not None or self.log_opts_max_file is not None:
+            log_config = dict(host["log_config"]["Config"])
+            if self.log_opts_max_size is not None:
+                log_config["max-size"] = self.log_opts_max_size
+            if self.log_opts_max_file is not None:
+                log_config["max-file"] = str(self.log_opts_max_file)
+            host["log_config"] = LogConfig(type=LogConfig.types.JSON, config=log_config)
+
+        secret_env = {s.name: REDACTED for s in settings.secret_environment}
+        if runtime:
+            rendered_env = settings.runtime_environment()
+            self._mask(rendered_env[name] for name in secret_env)
+            env_file = self.unpack_environment_variables(self.env_file) if self.env_file else {}
+        else:
+            rendered_env = {**settings.environment, **secret_env}
+            env_file = {}
+        environment = {**rendered_env, **env_file, **self.environment, **self._private_environment}
+        user = self.user if "user" in given and self.user is not None else settings.user
+        create: dict[str, Any] = {
+            "image": self.image,
+            "command": self.format_command(self.command) if self.command is not None else settings.command,
+            "entrypoint": (
+                self.format_command(self.entrypoint) if self.entrypoint is not None else settings.entrypoint
+            ),
+            "user": user,
+            "working_dir": self.working_dir or settings.working_dir,
+            "environment": environment,
+            "labels": self._labels(settings.labels),
+            "name": self.container_name,
+            "ports": list(self.port_bindings),
+            "tty": self.tty,
+            "hostname": self.hostname,
+            "healthcheck": settings.healthcheck,
+            "stop_timeout": settings.stop_timeout,
+        }
+        if self.staged_files:
+            create["volumes"] = [STAGING_DIR]
+        policy = {
+            **{k: v for k, v in host.items() if k not in ("mounts", "log_config", "device_requests")},
+            "mounts": [dict(m) for m in host["mounts"]],
+            "log_config": {"Type": host["log_config"]["Type"], "Config": dict(host["log_config"]["Config"])},
+            "image": self.image,
+            "user": user,
+            "environment": {**environment, **secret_env},
+            "entrypoint": create["entrypoint"],
+            "command": create["command"],
+            "working_dir": create["working_dir"],
+            "labels": create["labels"],
+        }
+        if "device_requests" in host:
+            policy["device_requests"] = [dict(d) for d in host["device_requests"]]
+        return create, host, policy
+
+    def _labels(self, rendered: Mapping[str, str]) -> dict[str, str]:
+        labels: dict[str, str] = {MANAGED_LABEL: "true", **rendered}
+        if isinstance(self.labels, Mapping):
+            labels.update(self.labels)
+        elif self.labels:
+            labels.update({name: "" for name in self.labels})
+        labels.update(getattr(self, "_run_labels", {}))
+        return labels
+
+    @staticmethod
+    def _mask(values: Iterable[str]) -> None:
+        from airflow.sdk.log import mask_secret
+
+        for value in values:
+            mask_secret(value)
+
+    def check_policy(self, config: tuple[dict, dict, dict]) -> None:
+        """Evaluate the ``DockerRun`` rules on the final settings; raises under ``enforce``."""
+        from containerkit.policy.enforce import check_docker_run
+        from containerkit.policy.model import ObjectRef
+
+        dag_id = getattr(self, "dag_id", None)
+        obj = ObjectRef(kind="DockerRun", name=self.task_id, dag_id=dag_id, task_id=self.task_id)
+        check_docker_run(
+            config[2],
+            mode=self.policy_mode,
+            exemptions=self.exemptions,
+            where=f"task {dag_id}.{self.task_id}" if dag_id else f"task {self.task_id}",
+            obj=obj,
+        )
+
+    # ----------------------------------------------------------------------------- execution
+
+    def execute(self, context: Context) -> list[str] | str | None:
+        ti = context.get("ti") if context else None
+        self._run_labels = {
+            "containerkit.dag_id": str(getattr(ti, "dag_id", getattr(self, "dag_id", "")) or ""),
+            "containerkit.task_id": self.task_id,
+            "containerkit.run_id": str(getattr(ti, "run_id", "") or ""),
+            "containerkit.try_number": str(getattr(ti, "try_number", "") or ""),
+        }
+        self._kill_diagnosis = None
+        self._removed = False
+        self._normalize_mounts()
+        if self.pin_image_digest:
+            from containerkit.hooks.preflight import pin_image
+
+            self.image = pin_image(self.image, self.registry_conn_id)
+        self._pull_if_needed()
+        return self._run_image()
+
+    def _pull_if_needed(self) -> None:
+        """The stock pull step, with errors (raised, or reported inside the stream) diagnosed."""
+        try:
+            if not self.force_pull and self.cli.images(name=self.image):
+                return
+            self.log.info("Pulling docker image %s", self.image)
+            for item in self.cli.pull(self.image, stream=True, decode=True):
+                if isinstance(item, Mapping) and item.get("error"):
+                    raise _StreamError(str(item["error"]))
+                if isinstance(item, Mapping) and "status" in item and "id" not in item:
+                    self.log.info("%s", item["status"])
+        except (DockerException, _StreamError) as exc:
+            raise ContainerTaskFailed(
+                diagnose_docker_error(exc, image=self.image, where="pull"), where=self._where()
+            ) from None
+
+    def _where(self) -> str:
+        return f"task {self.task_id}"
+
+    def _run_image_with_mounts(
+        self, target_mounts: list[Any], add_tmp_variable: bool
+    ) -> list[str] | str | None:
+        if add_tmp_variable:
+            self.environment["AIRFLOW_TMP_DIR"] = self.tmp_dir
+        else:
+            self.environment.pop("AIRFLOW_TMP_DIR", None)
+        create, host, policy = self.container_config(target_mounts, runtime=True)
+        self.check_policy((create, host, policy))
+        try:
+            self.container = self.cli.create_container(
+                **create, host_config=self.cli.create_host_config(**host)
+            )
+        except DockerException as exc:
+            raise ContainerTaskFailed(
+                diagnose_docker_error(exc, image=self.image, where="create"), where=self._where()
+            ) from None
+        container_id = self.container["Id"]
+        self.log.info("Created container %s from %s", container_id[:12], self.image)
+        failed = True
+        try:
+            self._stage_files(container_id, create.get("user"))
+            log_stream = self.cli.attach(container=container_id, stdout=True, stderr=True, stream=True)
+            try:
+                self.cli.start(container_id)
+            except DockerException as exc:
+                raise ContainerTaskFailed(
+                    diagnose_docker_error(exc, image=self.image, where="start"), where=self._where()
+                ) from None
+            log_lines = fetch_logs(log_stream, self.log)
+            result = self._finish(container_id, log_lines)
+            failed = False
+            return result
+        finally:
+            self._cleanup(container_id, failed=failed)
+
+    def _finish(self, container_id: str, log_lines: list[str]) -> list[str] | str | None:
+        """Wait, read the evidence, then decide: diagnosis on failure, XCom value on success."""
+        try:
+            status = self.cli.wait(container_id)
+            inspect = self.cli.inspect_container(container_id)
+        except NotFound:
+            # on_kill removed the container while we streamed its logs; it kept the evidence.
+            raise ContainerTaskFailed(self._kill_diagnosis or _KILLED, where=self._where()) from None
+        exit_code = int(status.get("StatusCode", inspect["State"].get("ExitCode", 0)))
+        if exit_code in self.skip_on_exit_code:
+            raise DockerContainerFailedSkipException(
+                f"Docker container returned exit code {exit_code}. Skipping.",
+                logs=list[str | bytes](log_lines),
+            )
+        diagnosis = diagnose_container(inspect, "\n".join(log_lines[-_DIAGNOSIS_LOG_LINES:]))
+        if diagnosis is None and exit_code != 0:  # the wait result and inspect disagree: trust the wait
+            diagnosis = diagnose_container(
+                {**inspect, "State": {**inspect["State"], "ExitCode": exit_code}}, "\n".join(log_lines)
+            )
+        if diagnosis is not None:
+            raise ContainerTaskFailed(diagnosis, where=self._where())
+        if self.retrieve_output:
+            return self._attempt_to_retrieve_result()
+        if self.do_xcom_push and log_lines:
+            return log_lines if self.xcom_all else log_lines[-1]
+        return None
+
+    def _stage_files(self, container_id: str, user: str | None) -> None:
+        """Copy :attr:`staged_files` into the container's private staging volume, owned by its user."""
+        if not self.staged_files:
+            return
+        uid, gid = _numeric_user(user)
+        shared = uid is None  # unknown user: readable by whoever the image runs as
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            directories = sorted({p for f in self.staged_files for p in _parents(f.path)})
+            for directory in directories:
+                info = tarfile.TarInfo(directory)
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o1777 if shared else 0o700
+                info.uid, info.gid = uid or 0, gid or 0
+                tar.addfile(info)
+            for staged in self.staged_files:
+                info = tarfile.TarInfo(staged.path)
+                info.size = len(staged.content)
+                info.mode = staged.mode | (0o044 if shared else 0)
+                info.uid, info.gid = uid or 0, gid or 0
+                tar.addfile(info, io.BytesIO(staged.content))
+        self.cli.put_archive(container_id, STAGING_DIR, archive.getvalue())
+
+    def _cleanup(self, container_id: str, *, failed: bool) -> None:
+        if self._removed or self.auto_remove == "never" or (self.auto_remove == "success" and failed):
+            if not self._removed:
+                self.log.warning("Keeping container %s (auto_remove=%s)", container_id[:12], self.auto_remove)
+            return
+        try:
+            self.cli.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            self.log.warning("Could not remove container %s: %s", container_id[:12], exc)
+            return
+        self._removed = True
+
+    def on_kill(self) -> None:
+        """Stop the container (SIGTERM, SIGKILL after ``stop_timeout``), keep its evidence, remove it."""
+        if self.container is None or not self.hook.client_created:
+            return
+        container_id = self.container["Id"]
+        try:
+            self.log.info("Stopping container %s", container_id[:12])
+            self.cli.stop(container_id, timeout=self.stop_timeout)
+            inspect = self.cli.inspect_container(container_id)
+            logs = self.cli.logs(container_id, stdout=True, stderr=True, tail=_DIAGNOSIS_LOG_LINES)
+            self._kill_diagnosis = diagnose_container(inspect, logs.decode("utf-8", "replace"))
+        except NotFound:
+            return  # already gone: execute's cleanup removed it (execution_timeout path)
+        except DockerException as exc:
+            self.log.warning("Could not stop container %s: %s", container_id[:12], exc)
+        self._cleanup(container_id, failed=True)
+
+
+class _StreamError(Exception):
+    """An error the engine reported inside a pull stream (after answering 200)."""
+
+    def __init__(self, explanation: str) -> None:
+        super().__init__(explanation)
+        self.explanation = explanation
+
+
+_KILLED = Diagnosis(
+    cause="KilledBySignal:SIGTERM",
+    summary="the task was killed and its container stopped before it finished",
+    fix="If the task was not stopped on purpose, raise execution_timeout or find who stopped it.",
+)
+
+
+def _numeric_user(user: str | int | None) -> tuple[int | None, int | None]:
+    text = str(user) if user is not None else ""
+    uid_text, _, gid_text = text.partition(":")
+    uid = int(uid_text) if uid_text.isdigit() else None
+    gid = int(gid_text) if gid_text.isdigit() else (0 if uid is not None else None)
+    return uid, gid
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.strip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]

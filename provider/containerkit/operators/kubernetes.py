@@ -1,0 +1,440 @@
+"""``SecureKubernetesPodOperator``: KubernetesPodOperator with hardened pods, policy and fast diagnoses.
+
+It subclasses the stock operator (every stock parameter keeps working: templating, deferrable mode,
+xcom, callbacks, durable reattach, ``pod_template_file``) and hooks in at these points of
+``apache-airflow-providers-cncf-kubernetes`` (pinned in :data:`SUPPORTED_CNCF_KUBERNETES`):
+
+* ``__init__`` renders a :class:`~containerkit.spec.ContainerSpec` (hardened profile, resource preset)
+  as the base ``full_pod_spec`` and enforces policy on it at DAG parse time;
+* ``hook`` gives the xcom sidecar the spec's restricted security context and ``xs`` resources;
+* ``build_pod_request_obj`` enforces policy again on the *final* pod (after the stock merge, the xcom
+  sidecar and ``pod_mutation_hook``);
+* ``pod_manager.await_pod_start`` / the trigger stop at the first fatal diagnosis instead of waiting
+  ``startup_timeout_seconds``;
+* ``cleanup`` / ``trigger_reentry`` / ``on_kill`` read the evidence (status, events, log tail) before the
+  pod is deleted, and turn every failure into one :class:`~containerkit.diagnostics.ContainerTaskFailed`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.exceptions import AirflowException
+from airflow.providers.cncf.kubernetes import __version__ as CNCF_KUBERNETES_VERSION
+from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
+from airflow.providers.cncf.kubernetes.utils.pod_manager import (
+    PodLaunchTimeoutException,
+    PodManager,
+    PodPhase,
+)
+from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
+from airflow.providers.common.compat.sdk import AirflowSkipException
+from kubernetes.client import ApiClient, V1Pod
+from kubernetes.client.exceptions import ApiException
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from containerkit.diagnostics.kubernetes import LOG_TAIL_LINES, diagnose_pod
+from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
+from containerkit.policy.enforce import check_pod
+from containerkit.policy.model import ObjectRef
+from containerkit.spec import ContainerSpec, SecurityProfile
+from containerkit.spec.references import ConfigMapRef, SecretRef
+from containerkit.triggers.kubernetes import (
+    FatalStartup,
+    SecureKubernetesPodTrigger,
+    await_pod_start,
+    diagnosis_from_dict,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+__all__ = ["SUPPORTED_CNCF_KUBERNETES", "SecureKubernetesPodOperator"]
+
+SUPPORTED_CNCF_KUBERNETES = SpecifierSet(">=10.25.0,<10.26")
+"""The provider versions whose internals this module overrides (``await_pod_start``, ``cleanup``,
+``trigger_reentry``, the trigger's ``_wait_for_pod_start``). Widen only after re-reading them."""
+
+if Version(CNCF_KUBERNETES_VERSION) not in SUPPORTED_CNCF_KUBERNETES:
+    raise ImportError(
+        f"containerkit.operators.kubernetes supports apache-airflow-providers-cncf-kubernetes "
+        f"{SUPPORTED_CNCF_KUBERNETES}, found {CNCF_KUBERNETES_VERSION}: install a supported version "
+        f"(pip install 'apache-airflow-providers-cncf-kubernetes{SUPPORTED_CNCF_KUBERNETES}') or a "
+        "containerkit release that supports it"
+    )
+
+XCOM_SIDECAR_PRESET = "xs"
+"""Resource preset of the xcom sidecar (it only sleeps and cats one file)."""
+
+_TEMPLATED_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
+
+
+class _SidecarHardeningHook(KubernetesHook):
+    """Connection settings for the xcom sidecar win; without them it gets containerkit's defaults."""
+
+    sidecar_defaults: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+
+    def get_xcom_sidecar_container_resources(self) -> Any:
+        return super().get_xcom_sidecar_container_resources() or self.sidecar_defaults[0]
+
+    def get_xcom_sidecar_container_security_context(self) -> Any:
+        return super().get_xcom_sidecar_container_security_context() or self.sidecar_defaults[1]
+
+
+class _FailFastPodManager(PodManager):
+    async def await_pod_start(
+        self, pod: V1Pod, schedule_timeout: int = 120, startup_timeout: int = 120, check_interval: int = 1
+    ) -> None:
+        async def read() -> Any:
+            return self.read_pod(pod)
+
+        async def events() -> Sequence[Any]:
+            return self.read_pod_events(pod).items or []
+
+        try:
+            await await_pod_start(
+                read_pod=read,
+                read_events=events,
+                log=self.log,
+                schedule_timeout=schedule_timeout,
+                startup_timeout=startup_timeout,
+                check_interval=check_interval,
+            )
+        finally:
+            self.stop_watching_events = True
+
+
+def _sidecar_defaults(profile: SecurityProfile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resources and security context for the xcom sidecar, rendered from the same profile and presets."""
+    from containerkit.kubernetes.pod import render_pod
+
+    pod = render_pod(
+        ContainerSpec(
+            image=PodDefaults.SIDECAR_CONTAINER.image, resources=XCOM_SIDECAR_PRESET, security=profile
+        ),
+        name=None,
+    )
+    container = pod.spec.containers[0]
+    client = ApiClient()
+    return (
+        client.sanitize_for_serialization(container.resources),
+        client.sanitize_for_serialization(container.security_context),
+    )
+
+
+class SecureKubernetesPodOperator(KubernetesPodOperator):
+    """Run a task in a hardened, sized, policy-checked pod; fail fast with a diagnosis.
+
+    Takes every :class:`~airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator`
+    parameter, plus:
+
+    :param spec: the whole container description; when given, ``resources``, ``security``,
+        ``secret_refs`` and ``config_map_refs`` must not be (put them in the spec).
+    :param resources: a resource preset (``"xs"`` .. ``"xl"``, default ``"s"``) or a mapping of requests
+        and limits overrides.
+    :param security: ``"restricted"`` (default), ``"baseline"`` or a :class:`SecurityProfile`.
+    :param secret_refs: :class:`~containerkit.spec.SecretRef` keys delivered as env vars or files.
+    :param config_map_refs: :class:`~containerkit.spec.ConfigMapRef` keys delivered as env vars or files.
+    :param policy_mode: ``enforce`` / ``warn`` / ``off``; default from ``[containerkit] policy_mode``.
+    :param policy_exemptions: rule id -> reason, for the rules this task may break.
+    :param fail_fast: stop waiting as soon as the pod's status and events show it can never start.
+
+    Defaults that differ from the stock operator: ``log_events_on_failure=True``,
+    ``log_pod_spec_on_failure=False`` (the error carries a diagnosis, not a pod dump) and
+    ``startup_check_interval_seconds=2``.
+    """
+
+    template_fields: Sequence[str] = tuple(KubernetesPodOperator.template_fields)
+
+    def __init__(
+        self,
+        *,
+        spec: ContainerSpec | None = None,
+        resources: str | Mapping[str, Any] | None = None,
+        security: str | SecurityProfile | None = None,
+        secret_refs: Sequence[SecretRef] = (),
+        config_map_refs: Sequence[ConfigMapRef] = (),
+        policy_mode: str | None = None,
+        policy_exemptions: Mapping[str, str] | None = None,
+        fail_fast: bool = True,
+        log_events_on_failure: bool = True,
+        log_pod_spec_on_failure: bool = False,
+        startup_check_interval_seconds: int = 2,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            log_events_on_failure=log_events_on_failure,
+            log_pod_spec_on_failure=log_pod_spec_on_failure,
+            startup_check_interval_seconds=startup_check_interval_seconds,
+            **kwargs,
+        )
+        self.policy_mode = policy_mode
+        self.policy_exemptions = dict(policy_exemptions or {})
+        self.fail_fast = fail_fast
+        self.container_spec = self._make_spec(spec, resources, security, secret_refs, config_map_refs)
+        self._diagnosis: Diagnosis | None = None
+        self._event_status: str | None = None
+        if self.container_spec is not None:
+            from containerkit.kubernetes.pod import full_pod_spec
+
+            rendered = full_pod_spec(self.container_spec)
+            # The stock precedence holds: operator params > full_pod_spec > pod_template_file;
+            # a user's own full_pod_spec is laid over the containerkit render.
+            self.full_pod_spec = PodGenerator.reconcile_pods(rendered, self.full_pod_spec)
+            self._check_policy(rendered, stage="DAG parse (rendered spec)")
+
+    def _make_spec(
+        self,
+        spec: ContainerSpec | None,
+        resources: str | Mapping[str, Any] | None,
+        security: str | SecurityProfile | None,
+        secret_refs: Sequence[SecretRef],
+        config_map_refs: Sequence[ConfigMapRef],
+    ) -> ContainerSpec | None:
+        if spec is not None:
+            extras: dict[str, Any] = {"resources": resources, "security": security}
+            extras.update(secret_refs=secret_refs, config_map_refs=config_map_refs)
+            given = [name for name, value in extras.items() if value]
+            if given:
+                from containerkit.errors import SpecError
+
+                raise SpecError(
+                    given[0], extras[given[0]], "given together with spec", f"set {given[0]} inside the spec"
+                )
+            return spec
+        if self.image is None and not (resources or security or secret_refs or config_map_refs):
+            return None  # the pod comes from pod_template_file / full_pod_spec only: checked at run time
+        image = self.image if self.image and "{{" not in self.image else _TEMPLATED_IMAGE
+        return ContainerSpec(
+            image=image,
+            resources=resources,
+            security=security,
+            secrets=tuple(secret_refs),
+            config_maps=tuple(config_map_refs),
+        )
+
+    # --- policy -------------------------------------------------------------------------------
+
+    def _check_policy(self, pod: V1Pod | Mapping[str, Any], *, stage: str) -> None:
+        ref = ObjectRef(
+            kind="Pod", name=self.name or self.task_id, namespace=self.namespace, task_id=self.task_id
+        )
+        dag_id = getattr(self, "dag_id", None)
+        if dag_id:
+            ref = ObjectRef(
+                kind="Pod", name=ref.name, namespace=ref.namespace, dag_id=dag_id, task_id=self.task_id
+            )
+        exemptions = dict(self.policy_exemptions)
+        if stage.startswith("DAG parse") and self.image and "{{" in self.image:
+            # The image is only known after templating; its rules run on the final pod.
+            from containerkit.policy.engine import load_rules
+            from containerkit.policy.model import REGISTRY
+
+            load_rules()
+            for rule in REGISTRY:
+                if rule.id not in exemptions and "image" in rule.title:
+                    exemptions[rule.id] = "templated image: checked on the final pod at run time"
+        check_pod(
+            pod,
+            mode=self.policy_mode,
+            exemptions=exemptions,
+            where=f"task {self.task_id!r} pod at {stage}",
+            obj=ref,
+        )
+
+    @cached_property
+    def hook(self) -> KubernetesHook:  # type: ignore[override]
+        hook = _SidecarHardeningHook(
+            conn_id=self.kubernetes_conn_id,
+            in_cluster=self.in_cluster,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+        )
+        profile = self.container_spec.security if self.container_spec else SecurityProfile()
+        hook.sidecar_defaults = _sidecar_defaults(profile)
+        return hook
+
+    def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> V1Pod:
+        pod = super().build_pod_request_obj(context, dry_run=dry_run)
+        self._check_policy(pod, stage="run time (final pod after merge and pod_mutation_hook)")
+        return pod
+
+    # --- fail fast ----------------------------------------------------------------------------
+
+    @cached_property
+    def pod_manager(self) -> PodManager:
+        if not self.fail_fast:
+            return PodManager(kube_client=self.client, callbacks=self.callbacks)
+        return _FailFastPodManager(kube_client=self.client, callbacks=self.callbacks)
+
+    def defer(
+        self, *, trigger: BaseTrigger, method_name: str, kwargs: Any = None, timeout: Any = None
+    ) -> Any:
+        if type(trigger) is KubernetesPodTrigger:
+            trigger = SecureKubernetesPodTrigger.from_trigger(trigger, fail_fast=self.fail_fast)
+        return super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    # --- evidence and diagnosis ---------------------------------------------------------------
+
+    def _read_remote(self, pod: V1Pod | None) -> V1Pod | None:
+        if pod is None or pod.metadata is None or not pod.metadata.name:
+            return None
+        try:
+            return self.client.read_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _evidence(self, remote: V1Pod) -> tuple[list[Any], str | None]:
+        """The pod's events and the tail of the base container's log, best effort."""
+        events: list[Any] = []
+        logs: str | None = None
+        try:
+            events = list(self.pod_manager.read_pod_events(remote).items or [])
+        except Exception as exc:
+            self.log.warning("Could not read the events of pod %s: %s", remote.metadata.name, exc)
+        try:
+            logs = self.client.read_namespaced_pod_log(
+                remote.metadata.name,
+                remote.metadata.namespace,
+                container=self.base_container_name,
+                tail_lines=LOG_TAIL_LINES,
+            )
+        except (ApiException, Exception) as exc:
+            self.log.debug("No log tail for pod %s: %s", remote.metadata.name, exc)
+        return events, logs if isinstance(logs, str) else None
+
+    def _diagnose(self, remote: V1Pod | None, in_flight: BaseException | None) -> Diagnosis:
+        """What went wrong: a fail-fast diagnosis, else one from the pod's evidence, else the exception."""
+        if isinstance(in_flight, FatalStartup):
+            return in_flight.diagnosis
+        if self._diagnosis is not None:
+            return self._diagnosis
+        timeout_cause = self._timeout_cause(in_flight)
+        found = None
+        evidence: tuple[str, ...] = ()
+        if remote is not None:
+            events, logs = self._evidence(remote)
+            found = diagnose_pod(remote, events, logs, container=self.base_container_name)
+            evidence = tuple(f"event {e.reason}: {e.message}" for e in events[-5:])
+        if timeout_cause and (found is None or found.transient):
+            cause, summary, fix = timeout_cause
+            state = f" ({found.cause}: {found.summary})" if found else ""
+            return Diagnosis(cause=cause, summary=summary + state, fix=fix, evidence=evidence)
+        if found is not None:
+            return found
+        message = str(in_flight) if in_flight else "the pod did not succeed"
+        phase = remote.status.phase if remote is not None and remote.status else "gone"
+        return Diagnosis(
+            cause="PodFailed",
+            summary=f"pod phase {phase}: {message.splitlines()[0] if message else ''}".strip(),
+            fix="read the pod events and task log above",
+            evidence=evidence,
+        )
+
+    def _timeout_cause(self, in_flight: BaseException | None) -> tuple[str, str, str] | None:
+        from airflow.exceptions import AirflowTaskTimeout
+
+        if isinstance(in_flight, AirflowTaskTimeout) or self._event_status == "timeout":
+            return (
+                "ExecutionTimeout",
+                f"the task ran longer than execution_timeout={self.execution_timeout}",
+                "raise execution_timeout, or make the task faster; the pod was removed",
+            )
+        if isinstance(in_flight, PodLaunchTimeoutException):
+            return (
+                "StartupTimeout",
+                f"the pod did not start within {self.startup_timeout_seconds}s",
+                "read the pod events; raise startup_timeout_seconds if image pulls are slow",
+            )
+        return None
+
+    def _fail(self, diagnosis: Diagnosis) -> ContainerTaskFailed:
+        self.log.error("containerkit diagnosis:\n%s", diagnosis.render())
+        return ContainerTaskFailed(diagnosis, where=f"task {self.task_id}")
+
+    # --- cleanup: evidence first, then the stock deletion, then one exception type -----------
+
+    def cleanup(
+        self,
+        pod: V1Pod,
+        remote_pod: V1Pod,
+        xcom_result: dict[Any, Any] | None = None,
+        context: Context | None = None,
+    ) -> None:
+        if self._killed:
+            return super().cleanup(pod, remote_pod, xcom_result, context)
+        in_flight = sys.exc_info()[1]
+        # The stock code passes the pod as it was at creation on the failure path: read it again.
+        remote = self._read_remote(remote_pod or pod)
+        succeeded = (
+            remote is not None and remote.status is not None and remote.status.phase == PodPhase.SUCCEEDED
+        )
+        diagnosis = None
+        if in_flight is not None or not succeeded:
+            diagnosis = self._diagnose(remote, in_flight)
+        try:
+            super().cleanup(pod, remote or remote_pod, xcom_result, context)
+        except AirflowSkipException:
+            raise
+        except AirflowException as exc:
+            raise self._fail(diagnosis or self._diagnose(remote, exc)) from exc
+        if (
+            in_flight is not None
+            and diagnosis is not None
+            and not isinstance(in_flight, AirflowSkipException)
+        ):
+            raise self._fail(diagnosis) from in_flight
+
+    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
+        self._event_status = event.get("status")
+        if event.get("diagnosis"):
+            self._diagnosis = diagnosis_from_dict(event["diagnosis"])
+            self._fail_fast_reentry(event)
+        try:
+            return super().trigger_reentry(context, event)
+        except (AirflowSkipException, ContainerTaskFailed):
+            raise
+        except AirflowException as exc:
+            remote = self._read_remote(self.pod)
+            raise self._fail(self._diagnose(remote, exc)) from exc
+
+    def _fail_fast_reentry(self, event: dict[str, Any]) -> None:
+        """The trigger stopped a pod that cannot start: log, delete per on_finish_action, raise."""
+        assert self._diagnosis is not None
+        try:
+            self.pod = self.hook.get_pod(event["name"], event["namespace"])
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.pod = None
+        if self.pod is not None:
+            if self.log_events_on_failure:
+                self._read_pod_container_states(self.pod, reraise=False)
+                self._read_pod_events(self.pod, reraise=False)
+            self.patch_already_checked(self.pod, reraise=False)
+            self.process_pod_deletion(self.pod, reraise=False)
+        raise self._fail(self._diagnosis)
+
+    def on_kill(self) -> None:
+        if self.pod is not None and not self._killed:
+            remote = self._read_remote(self.pod)
+            if remote is not None:
+                events, logs = self._evidence(remote)
+                found = diagnose_pod(remote, events, logs, container=self.base_container_name)
+                phase = remote.status.phase if remote.status else "?"
+                self.log.warning("Task killed; pod %s was %s", remote.metadata.name, phase)
+                for e in events:
+                    self.log.info("Pod Event: %s - %s", e.reason, e.message)
+                if found:
+                    self.log.warning("containerkit diagnosis at kill:\n%s", found.render())
+        super().on_kill()
