@@ -250,3 +250,14 @@ def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         load(path)
     assert err.value.file == str(path) and err.value.line == 4
+
+
+def test_pod_template_image_helper_is_rendered_from_the_values(tmp_path: Path) -> None:
+    templated = yaml.safe_dump(WORKER_POD).replace(
+        WORKER_POD["spec"]["containers"][0]["image"], '{{ include "airflow_image" . }}'
+    )
+    digest = "sha256:" + "c" * 64
+    pinned = with_(podTemplate=templated, images={"airflow": {"tag": "3.3.2", "digest": digest}})
+    assert fired(lint(tmp_path, pinned), "HLM-003") == []
+    floating = with_(podTemplate=templated, images={"airflow": {"tag": "latest"}})
+    assert fired(lint(tmp_path, floating), "HLM-003") == ["podTemplate.spec.containers[0].image"]

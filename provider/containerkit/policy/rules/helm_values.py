@@ -16,6 +16,7 @@ onto its base). They know how the chart falls back, so a setting counts where th
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -238,12 +239,47 @@ def component_security_contexts(doc: HelmValues) -> Iterable[Violation]:
             yield Violation(path, f"git-sync: {problem}")
 
 
+_IMAGE_HELPER = re.compile(
+    r"\{\{-?\s*(?:include|template)\s+\"(airflow_image|pod_template_image)\"\s+\.\s*-?\}\}"
+)
+_VALUES_REF = re.compile(r"\{\{-?\s*\.Values\.([A-Za-z0-9_.]+)\s*-?\}\}")
+
+
+def chart_image(values: Mapping[str, Any], helper: str = "airflow_image") -> str:
+    """What the chart's ``airflow_image``/``pod_template_image`` helpers render: repo@digest or repo:tag."""
+    airflow = _mapping(_get(values, "images.airflow"))
+    own = _mapping(_get(values, "images.pod_template")) if helper == "pod_template_image" else {}
+    repo = own.get("repository") or airflow.get("repository") or values.get("defaultAirflowRepository") or ""
+    digest = airflow.get("digest") or values.get("defaultAirflowDigest")
+    if digest and not own.get("tag"):
+        return f"{repo}@{digest}"
+    tag = own.get("tag") or airflow.get("tag") or values.get("defaultAirflowTag")
+    return f"{repo}:{tag}" if tag else str(repo)
+
+
+def render_known_templates(text: str, values: Mapping[str, Any]) -> str:
+    """Fill the Helm expressions a podTemplate typically uses (the chart passes it through ``tpl``).
+
+    Image helpers and plain ``.Values.x.y`` scalars are rendered as the chart would; anything else
+    is left as written, so rules judge it as a literal.
+    """
+    text = _IMAGE_HELPER.sub(lambda m: chart_image(values, m.group(1)), text)
+
+    def value(m: re.Match[str]) -> str:
+        found = _get(values, m.group(1))
+        return (
+            str(found) if isinstance(found, str | int | float) and not isinstance(found, bool) else m.group(0)
+        )
+
+    return _VALUES_REF.sub(value, text)
+
+
 def _pod_template(doc: HelmValues) -> tuple[Any, str | None]:
     raw = doc.values.get("podTemplate")
     if not raw:
         return None, None
     try:
-        pod = yaml.safe_load(str(raw))
+        pod = yaml.safe_load(render_known_templates(str(raw), doc.values))
     except yaml.YAMLError as exc:
         return None, f"podTemplate is not valid YAML: {exc}"
     if not isinstance(pod, Mapping) or not isinstance(pod.get("spec"), Mapping):
