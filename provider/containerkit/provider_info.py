@@ -26,10 +26,14 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
-        "operators": [],
+        "operators": [
+            {"integration-name": "containerkit", "python-modules": ["containerkit.operators.docker"]},
+        ],
         "hooks": [],
         "connection-types": [],
-        "task-decorators": [],
+        "task-decorators": [
+            {"name": "secure_docker", "class-name": "containerkit.decorators.docker.secure_docker_task"},
+        ],
         "config": {
             "containerkit": {
                 "description": "containerkit policy and defaults.",

@@ -94,18 +94,16 @@ def pod_template(
     if image is None:
         _write(helm.chart_pod_template(profile=profile, resources=resources, api_access=api_access), output)
         return
-    import dataclasses
-
-    from containerkit.kubernetes.pod import worker_pod_template
-    from containerkit.spec import ContainerSpec, SecurityProfile
-
-    security = SecurityProfile.coerce(profile)
-    if api_access:
-        security = dataclasses.replace(security, automount_service_account_token=True)
-    spec = ContainerSpec(image=image, resources=resources, security=security)
-    _write(
-        worker_pod_template(spec, namespace=namespace, config_map=config_map, logs_volume=logs_claim), output
+    text = helm.standalone_pod_template(
+        image,
+        profile=profile,
+        resources=resources,
+        api_access=api_access,
+        namespace=namespace,
+        config_map=config_map,
+        logs_claim=logs_claim,
     )
+    _write(text, output)
 
 
 @render.command("helm-values")

@@ -124,6 +124,30 @@ def chart_pod_template(
     )
 
 
+def standalone_pod_template(
+    image: str,
+    *,
+    profile: SecurityProfile | str | None = None,
+    resources: Resources | str | Mapping[str, Any] = WORKER_PRESET,
+    api_access: bool = True,
+    namespace: str | None = None,
+    config_map: str = "airflow-config",
+    logs_claim: str | None = None,
+) -> str:
+    """A ``pod_template_file`` for KubernetesExecutor without the chart: the same worker pod, concrete names.
+
+    :param image: the pinned Airflow image with the provider installed.
+    :param logs_claim: PVC for task logs; ``None`` is an emptyDir (logs go with the pod unless shipped).
+    """
+    spec = ContainerSpec(
+        image=image,
+        resources=Resources.coerce(resources),
+        security=_worker_profile(profile, api_access),
+        annotations={IGNORE_ANNOTATION: _API_ACCESS_REASON} if api_access else {},
+    )
+    return worker_pod_template(spec, namespace=namespace, config_map=config_map, logs_volume=logs_claim)
+
+
 def resolve_pod_template(template: str, bindings: Mapping[str, str] | None = None) -> str:
     """``template`` with each chart expression replaced by its stand-in (or by ``bindings[expression]``)."""
     for expression, stand_in in _STAND_IN.items():
@@ -226,9 +250,7 @@ def _worker_template(
     logs_claim: bool,
     image_pull_secrets: Sequence[str],
 ) -> str:
-    security = SecurityProfile.coerce(profile)
-    if api_access:
-        security = dataclasses.replace(security, automount_service_account_token=True)
+    security = _worker_profile(profile, api_access)
     volumes: list[Any] = []
     mounts: list[VolumeMount] = []
     init: list[Container] = []
@@ -260,6 +282,11 @@ def _worker_template(
             # The chart pins git-sync by tag only; Always makes every node pull what the tag names now.
             container["imagePullPolicy"] = "Always"
     return yaml.dump(pod, Dumper=_ValuesDumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def _worker_profile(profile: SecurityProfile | str | None, api_access: bool) -> SecurityProfile:
+    security = SecurityProfile.coerce(profile)
+    return dataclasses.replace(security, automount_service_account_token=True) if api_access else security
 
 
 def _git_sync_init() -> Container:
