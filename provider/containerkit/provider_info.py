@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from containerkit import __version__
+from containerkit.hooks.registry_connection import CONNECTION_TYPE_INFO as REGISTRY_CONNECTION_TYPE
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -29,8 +30,18 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "containerkit", "python-modules": ["containerkit.operators.docker"]},
         ],
-        "hooks": [],
-        "connection-types": [],
+        "hooks": [
+            {
+                "integration-name": "containerkit",
+                "python-modules": [
+                    "containerkit.hooks.registry",
+                    "containerkit.hooks.image",
+                    "containerkit.hooks.mirror",
+                    "containerkit.hooks.preflight",
+                ],
+            }
+        ],
+        "connection-types": [REGISTRY_CONNECTION_TYPE],
         "task-decorators": [
             {"name": "secure_docker", "class-name": "containerkit.decorators.docker.secure_docker_task"},
         ],

@@ -396,18 +396,25 @@ class RegistryHook(BaseHook):
             )
         return ImageName.parse(f"{self._registry}/x").registry
 
+    def check_registry(self, image: ImageName) -> None:
+        """Refuse an image of another registry: the connection's credentials must not travel there."""
+        if self.registry_conn_id is None:
+            return
+        endpoint, _ = self._load_endpoint()
+        if image.registry.lower() != endpoint.registry.lower():
+            raise SpecError(
+                "image",
+                str(image),
+                f"names registry {image.registry}, but connection {self.registry_conn_id!r} is for "
+                f"{endpoint.registry}",
+                f"write the image as {endpoint.registry}/{image.repository}:<tag>, or use the "
+                f"connection of {image.registry}",
+            )
+
     def _session(self, image: ImageName) -> _Session:
+        self.check_registry(image)
         if self.registry_conn_id is not None:
             endpoint, creds = self._load_endpoint()
-            if image.registry.lower() != endpoint.registry.lower():
-                raise SpecError(
-                    "image",
-                    str(image),
-                    f"names registry {image.registry}, but connection {self.registry_conn_id!r} is for "
-                    f"{endpoint.registry}",
-                    f"write the image as {endpoint.registry}/{image.repository}:<tag>, or use the "
-                    f"connection of {image.registry}",
-                )
             who = f"the credentials of connection {self.registry_conn_id!r}" if creds else "anonymous access"
         else:
             endpoint, creds, who = RegistryEndpoint.anonymous_for(image.registry), None, "anonymous access"
