@@ -221,7 +221,7 @@ def merge_overlay(generated: Mapping[str, Any], overlay: Mapping[str, Any]) -> d
 
 def dump_values(values: Mapping[str, Any], *, header: str = "") -> str:
     """YAML for a values file: keys in insertion order, multi-line strings as literal blocks."""
-    body = yaml.dump(dict(values), Dumper=_ValuesDumper, sort_keys=False, default_flow_style=False, width=100)
+    body = yaml.dump(dict(values), Dumper=_ValuesDumper, sort_keys=False, default_flow_style=False, width=108)
     lines = [f"# {line}".rstrip() for line in header.splitlines()] if header else []
     return "\n".join([*lines, body]) if lines else body
 
@@ -281,7 +281,7 @@ def _worker_template(
         if container["image"] == _GIT_SYNC_IMAGE:
             # The chart pins git-sync by tag only; Always makes every node pull what the tag names now.
             container["imagePullPolicy"] = "Always"
-    return yaml.dump(pod, Dumper=_ValuesDumper, sort_keys=False, default_flow_style=False, width=100)
+    return yaml.dump(pod, Dumper=_ValuesDumper, sort_keys=False, default_flow_style=False, width=108)
 
 
 def _worker_profile(profile: SecurityProfile | str | None, api_access: bool) -> SecurityProfile:
