@@ -309,15 +309,6 @@ def test_every_component_is_sized_and_meets_pss_restricted(path: str) -> None:
     assert read_only == [], path
 
 
-# Findings that come from a gap in a rule, not from the values: (rule id, path) -> why.
-RULE_GAPS = {
-    ("HLM-003", "podTemplate.spec.containers[0].image"): (
-        "HLM-003 checks the podTemplate before the chart's tpl: the image is the chart's "
-        '{{ include "airflow_image" . }}, which resolves to images.airflow repository@digest'
-    ),
-}
-
-
 def _lint(name: str) -> list[tuple[str, str, str]]:
     from containerkit.policy.engine import evaluate
     from containerkit.policy.sources import helm_values
@@ -329,10 +320,4 @@ def _lint(name: str) -> list[tuple[str, str, str]]:
 @pytest.mark.parametrize("name", VALUES_FILES)
 def test_helm_values_lint_clean(name: str) -> None:
     """``containerkit lint`` on the values files: the helm-values rules find nothing to report."""
-    assert [f for f in _lint(name) if (f[0], f[1]) not in RULE_GAPS] == []
-
-
-@pytest.mark.xfail(strict=True, reason=next(iter(RULE_GAPS.values())))
-def test_helm_values_lint_clean_without_rule_gaps() -> None:
-    """Fails (xpass) once the rule resolves chart expressions: then drop RULE_GAPS."""
-    assert _lint("values.yaml") == []
+    assert _lint(name) == []
