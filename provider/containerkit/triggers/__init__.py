@@ -1,0 +1,1 @@
+"""Triggers for containerkit's deferrable operators (import-light: the triggerer imports them by path)."""
