@@ -13,6 +13,7 @@ import contextlib
 import copy
 import os
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,12 @@ def task_target(task: Any, *, dag_id: str | None = None, file: str | None = None
 
 def load(path: str | Path) -> tuple[list[Target], list[SourceError]]:
     """Targets for every container task in the DAG file or folder, and the files that failed to import."""
+    # Airflow logs to stdout; a lint report on stdout (json, sarif) must stay parseable.
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load(path)
+
+
+def _load(path: str | Path) -> tuple[list[Target], list[SourceError]]:
     from airflow.dag_processing.dagbag import DagBag
 
     with _policy_off():
