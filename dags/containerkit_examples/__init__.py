@@ -11,3 +11,8 @@ import os
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_DEBIAN_IMAGE", "debian:12.8-slim")
 KUBERNETES_NAMESPACE = os.environ.get("CONTAINERKIT_NAMESPACE", "airflow-tasks")
+# The repository (on the containerkit_registry_default registry) that 88_01_03 pushes and 88_01_04 pins.
+REGISTRY_EXAMPLE_REPOSITORY = os.environ.get(
+    "CONTAINERKIT_REGISTRY_EXAMPLE_REPOSITORY", "containerkit-examples/hello"
+)
+REGISTRY_EXAMPLE_VERSION = os.environ.get("CONTAINERKIT_REGISTRY_EXAMPLE_VERSION", "1.0.0")
