@@ -179,7 +179,8 @@ class ContainerSpec:
     :param service_account: the pod's ServiceAccount (its token is still not mounted unless the profile says).
     :param labels: pod labels; ``annotations``: pod annotations.
     :param termination_grace_seconds: SIGTERM-to-SIGKILL time; ``active_deadline_seconds``: pod time limit.
-    :param image_pull_policy: Kubernetes pull policy; ``image_pull_secrets``: registry Secret names.
+    :param image_pull_policy: Kubernetes pull policy; default ``IfNotPresent`` for a digest, ``Always`` for
+        a tag (tags can move). ``image_pull_secrets``: registry Secret names.
     :param init_process: Docker: run a tiny init as PID 1 that forwards signals and reaps zombies.
     :param log_rotation: Docker: json-file log rotation (Kubernetes: the kubelet rotates).
     """
@@ -205,7 +206,7 @@ class ContainerSpec:
     annotations: Mapping[str, str] = field(default_factory=dict)
     termination_grace_seconds: int | None = None
     active_deadline_seconds: int | None = None
-    image_pull_policy: PullPolicy = "IfNotPresent"
+    image_pull_policy: PullPolicy | None = None
     image_pull_secrets: Sequence[str] = ()
     init_process: bool = True
     log_rotation: LogRotation = field(default_factory=LogRotation)
@@ -238,6 +239,9 @@ class ContainerSpec:
             raise SpecError(
                 "log_rotation", self.log_rotation, "not a LogRotation", "use LogRotation('10m', 3)"
             )
+        if self.image_pull_policy is None:
+            # A digest never changes, so the node's copy is the image; a tag can move, so ask the registry.
+            set_(self, "image_pull_policy", "IfNotPresent" if self.image.pinned_by_digest else "Always")
         if self.image_pull_policy not in ("IfNotPresent", "Always", "Never"):
             raise SpecError(
                 "image_pull_policy", self.image_pull_policy, "unknown pull policy", "use IfNotPresent"

@@ -64,6 +64,10 @@ def parse_quantity(field: str, value: object, *, kind: str) -> Decimal:
             fix = f"'{suffix}' is not a Kubernetes suffix: use {_COMMON_MISTAKES[suffix.lower()]}"
             fix += f" (e.g. {example})"
         raise SpecError(field, value, "not a Kubernetes quantity", fix) from None
+    if not parsed.is_finite():
+        raise SpecError(
+            field, value, "a quantity must be a finite number", f"use a quantity such as {example}"
+        )
     if parsed < 0:
         raise SpecError(
             field, value, "a quantity cannot be negative", f"use a positive quantity such as {example}"
