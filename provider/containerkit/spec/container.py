@@ -241,7 +241,8 @@ class ContainerSpec:
             )
         if self.image_pull_policy is None:
             # A digest never changes, so the node's copy is the image; a tag can move, so ask the registry.
-            set_(self, "image_pull_policy", "IfNotPresent" if self.image.pinned_by_digest else "Always")
+            pinned = isinstance(self.image, ImageRef) and self.image.pinned_by_digest
+            set_(self, "image_pull_policy", "IfNotPresent" if pinned else "Always")
         if self.image_pull_policy not in ("IfNotPresent", "Always", "Never"):
             raise SpecError(
                 "image_pull_policy", self.image_pull_policy, "unknown pull policy", "use IfNotPresent"
