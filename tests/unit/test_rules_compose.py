@@ -256,3 +256,40 @@ def test_parse_errors_name_file_and_line(tmp_path: Path, text: str, line: int) -
         load(path)
     assert err.value.file == str(path) and err.value.line == line
     assert f"{path}:{line}" in str(err.value)
+
+
+def test_partial_override_is_linted_merged_onto_its_base(tmp_path: Path) -> None:
+    (tmp_path / "docker-compose.yaml").write_text(
+        service(ports='["127.0.0.1:8080:8080"]')
+        + "  init:\n    image: x:1\n    user: '50000'\n"
+        + "    # containerkit: ignore=CMP-005 the init job chowns the socket group\n"
+        + "    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n"
+        + "    depends_on: {}\n"
+    )
+    override = textwrap.dedent(
+        """\
+        services:
+          app:
+            deploy: {replicas: 3}
+            ports: ["8443:8443"]
+            restart: "no"
+          init:
+            environment: {DB_PASSWORD: hunter2}
+        """
+    )
+    results = lint(tmp_path, override, "docker-compose.prod.yaml")
+    got = sorted((t.obj.name, f.rule_id, line) for t, f, line in results)
+    # app: the base supplies image, user, limits, healthcheck, logging; the override's restart "no" fails
+    # (line 5); its 0.0.0.0 port is fine in a production file. init keeps the base's socket suppression.
+    assert ("app", "CMP-010", 5) in got
+    assert ("init", "CMP-008", 7) in got
+    assert {(n, r) for n, r, _ in got} == {
+        ("app", "CMP-010"),
+        ("init", "CMP-008"),
+        ("init", "CMP-006"),
+        ("init", "CMP-007"),
+        ("init", "CMP-007"),
+        ("init", "CMP-010"),
+        ("init", "CMP-011"),
+    }
+    assert not any(r == "CMP-001" for _, r, _ in got)

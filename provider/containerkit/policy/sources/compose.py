@@ -12,6 +12,13 @@ Suppressions (``# containerkit: ignore=CMP-005 <reason>``):
   service; above a service's name it covers the whole service; inside an ``x-`` block it covers each
   service that merges the block.
 
+Overrides: a file some of whose services have no ``image``, ``build`` or ``extends`` is an override
+(``docker compose -f docker-compose.yaml -f docker-compose.prod.yaml``) and cannot be judged alone. If a
+base file (``docker-compose.yaml``/``compose.yaml``) sits beside it, each of its services is linted as
+the base service with the override merged on top, the way compose merges: mappings key by key,
+``command``/``entrypoint``/``healthcheck.test`` replaced, other lists appended. Findings point into the
+override where it sets the key; the base's own suppressions for that service still apply.
+
 Dev or production-like: a file whose name contains ``prod`` (``docker-compose.prod.yaml``) is
 production-like; any other is a dev file. A top-level ``x-containerkit: {environment: production|dev}``
 overrides the name. Dev files must publish ports on 127.0.0.1 only (``CMP-009``).
@@ -29,6 +36,8 @@ from containerkit.policy.sources.located import Located, SourceError, path_withi
 from containerkit.policy.sources.yaml_lines import comment_suppressions, load_yaml
 
 KIND = "Compose"
+BASE_NAMES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
+_REPLACED_LISTS = frozenset({"command", "entrypoint", "test"})
 SETTINGS_KEY = "x-containerkit"
 
 
@@ -65,6 +74,43 @@ def _one_shot_services(services: Mapping[str, Any]) -> set[str]:
     return out
 
 
+def _as_mapping(value: Any) -> Any:
+    """List-form ``environment``/``labels`` (``["A=1"]``) as a mapping, so overrides merge by name."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return {k: (v if eq else None) for k, eq, v in (item.partition("=") for item in value)}
+    return value
+
+
+def merge_service(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Compose's override merge for one service definition."""
+    out = dict(base)
+    for key, value in override.items():
+        old = out.get(key)
+        if key in ("environment", "labels"):
+            old, value = _as_mapping(old), _as_mapping(value)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = merge_service(old, value)
+        elif isinstance(old, list) and isinstance(value, list) and key not in _REPLACED_LISTS:
+            out[key] = old + [v for v in value if v not in old]
+        else:
+            out[key] = value
+    return out
+
+
+def _is_partial(services: Mapping[str, Any]) -> bool:
+    return any(
+        isinstance(svc, Mapping) and not ({"image", "build", "extends"} & set(svc))
+        for svc in services.values()
+    )
+
+
+def _base_file(path: Path) -> Path | None:
+    return next(
+        (path.parent / n for n in BASE_NAMES if (path.parent / n).is_file() and (path.parent / n) != path),
+        None,
+    )
+
+
 def load(path: Path | str) -> list[Target]:
     """Parse ``path``; one target per service (none for a file without services)."""
     from containerkit.policy.engine import load_rules
@@ -85,7 +131,20 @@ def load(path: Path | str) -> list[Target]:
         raise SourceError(str(path), doc.lines.get("services"), "`services` must be a mapping")
     file_wide, scoped = comment_suppressions(text, doc)
     dev = is_dev_file(path, doc.value)
-    one_shot = _one_shot_services(services)
+    base = _base_file(path) if _is_partial(services) else None
+    every_service: Mapping[str, Any] = services
+    if base is not None:
+        base_text = base.read_text(encoding="utf-8")
+        base_doc = load_yaml(base_text, str(base))
+        base_services = (base_doc.value or {}).get("services") or {}
+        base_wide, base_scoped = comment_suppressions(base_text, base_doc)
+        file_wide, scoped = [*base_wide, *file_wide], [*base_scoped, *scoped]
+        services = {
+            name: merge_service(base_services.get(name) or {}, cfg if isinstance(cfg, Mapping) else {})
+            for name, cfg in services.items()
+        }
+        every_service = {**base_services, **services}
+    one_shot = _one_shot_services(every_service)
     targets: list[Target] = []
     for name, config in services.items():
         svc_path = f"services.{name}"
