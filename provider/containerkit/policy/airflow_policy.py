@@ -20,7 +20,6 @@ from containerkit.policy.enforce import PolicyViolation, check_pod, enforce_find
 from containerkit.policy.model import Finding
 
 MODE_ATTR = "policy_mode"
-EXEMPTIONS_ATTR = "policy_exemptions"
 
 
 def check_task(task: Any) -> list[Finding]:
@@ -29,13 +28,13 @@ def check_task(task: Any) -> list[Finding]:
     if mode == "off":
         return []
     from containerkit.policy.engine import evaluate
-    from containerkit.policy.sources.dags import task_target
+    from containerkit.policy.sources.dags import task_exemptions, task_target
 
     dag_id = getattr(task, "dag_id", None)
     target = task_target(task, dag_id=dag_id)
     if target is None:
         return []
-    exemptions = getattr(task, EXEMPTIONS_ATTR, None) or {}
+    exemptions = task_exemptions(task)
     where = f"task {dag_id}.{task.task_id}" if dag_id else f"task {task.task_id}"
     return enforce_findings(evaluate(target), mode=mode, where=where, exemptions=exemptions)
 

@@ -23,8 +23,9 @@ from containerkit.policy.engine import pod_target
 from containerkit.policy.model import ObjectRef, Target
 from containerkit.policy.sources.located import SourceError
 
-# Attribute names containerkit operators expose (and ``task_policy`` reads) for per-task policy.
-EXEMPTIONS_ATTR = "policy_exemptions"
+# Attribute names containerkit operators expose (and ``task_policy`` reads) for per-task policy:
+# SecureKubernetesPodOperator.policy_exemptions, SecureDockerOperator.exemptions.
+EXEMPTIONS_ATTRS = ("policy_exemptions", "exemptions")
 RUN_SETTINGS_METHOD = "containerkit_run_settings"
 
 _LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
@@ -43,9 +44,13 @@ def _policy_off() -> Iterator[None]:
             os.environ[ENV_VAR] = old
 
 
-def _exemptions(task: Any) -> dict[str, str]:
-    value = getattr(task, EXEMPTIONS_ATTR, None)
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+def task_exemptions(task: Any) -> dict[str, str]:
+    """The task's own ``{rule_id: reason}`` exemptions (containerkit operators), else ``{}``."""
+    for attr in EXEMPTIONS_ATTRS:
+        value = getattr(task, attr, None)
+        if isinstance(value, Mapping):
+            return {str(k): str(v) for k, v in value.items()}
+    return {}
 
 
 def docker_run_settings(task: Any) -> dict[str, Any]:
@@ -54,6 +59,12 @@ def docker_run_settings(task: Any) -> dict[str, Any]:
     if callable(method):
         rendered = method()
         return dict(rendered) if isinstance(rendered, Mapping) else dict(vars(rendered))
+    config = getattr(task, "container_config", None)
+    stock_mounts = getattr(task, "_stock_mounts", None)
+    if callable(config) and callable(
+        stock_mounts
+    ):  # SecureDockerOperator: its final settings, parse-time form
+        return dict(config(stock_mounts(), runtime=False)[2])
     env = dict(getattr(task, "environment", None) or {})
     env.update(getattr(task, "private_environment", None) or {})
     cpus = getattr(task, "cpus", None)
@@ -106,11 +117,11 @@ def task_target(task: Any, *, dag_id: str | None = None, file: str | None = None
             dag_id=dag_id,
             task_id=task.task_id,
         )
-        return Target("Pod", ref, base.data, {**base.suppressions, **_exemptions(task)})
+        return Target("Pod", ref, base.data, {**base.suppressions, **task_exemptions(task)})
     if isinstance(task, DockerOperator):
         settings = docker_run_settings(task)
         ref = ObjectRef(kind="DockerRun", name=task.task_id, file=file, dag_id=dag_id, task_id=task.task_id)
-        return Target("DockerRun", ref, settings, _exemptions(task))
+        return Target("DockerRun", ref, settings, task_exemptions(task))
     return None
 
 
