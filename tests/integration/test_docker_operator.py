@@ -6,6 +6,7 @@ fails the module if any is left behind after the tests.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import threading
@@ -83,12 +84,12 @@ class Failures:
         self.errors[context["ti"].task_id] = context.get("exception")
 
 
-def build_dag(dag_id: str, **task_kwargs: Any) -> tuple[Any, Failures]:
+def build_dag(dag_id: str, params: dict[str, Any] | None = None, **task_kwargs: Any) -> tuple[Any, Failures]:
     from airflow.sdk import DAG
     from containerkit.operators.docker import SecureDockerOperator
 
     failures = Failures()
-    with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, params=params) as dag:
         SecureDockerOperator(task_id="run", labels=LABELS, on_failure_callback=failures, **task_kwargs)
     return dag, failures
 
@@ -123,8 +124,18 @@ def py(python_image: str, run_dag: Callable[..., Any]) -> Callable[..., tuple[An
     return _run
 
 
-def test_success_is_hardened_and_pushes_the_last_line_as_xcom(py: Callable[..., Any]) -> None:
-    dag_run, failures = py("ck_dockerop_success", INTROSPECT, resources="xs")
+def test_success_is_hardened_and_pushes_the_last_line_as_xcom(
+    python_image: str, run_dag: Callable[..., Any]
+) -> None:
+    # The image is templated (rendered at run time, policy-checked then): stock templating keeps working.
+    dag, failures = build_dag(
+        "ck_dockerop_success",
+        params={"image": python_image},
+        image="{{ params.image }}",
+        command=["python", "-c", INTROSPECT],
+        resources="xs",
+    )
+    dag_run = run_dag(dag)
     assert dag_run.state == "success", failures.errors
     value = xcom(dag_run)  # the last log line; Airflow reads a JSON-looking string back as JSON
     seen = value if isinstance(value, dict) else json.loads(value)
@@ -241,3 +252,44 @@ def test_policy_is_enforced_at_parse_time_on_the_final_settings(python_image: st
         exemptions={"DKR-001": "legacy image needs root to bind a socket; tracked in OPS-12"},
     )
     assert op.container_config([], runtime=False)[0]["user"] == "0"
+
+
+def test_secrets_are_read_only_files_and_stay_out_of_logs_and_xcom(
+    python_image: str, run_dag: Callable[..., Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from containerkit.spec import SecretRef
+
+    value = "s3cr3t-" + "9d1e7a"
+    secret_file = tmp_path / "warehouse" / "password"
+    secret_file.parent.mkdir()
+    secret_file.write_text(value)
+    secret_file.chmod(0o640)  # group 0 (the container user's group) may read it, nobody else
+    code = (
+        "import hashlib, os; p = '/run/secrets/warehouse-password'; "
+        "print(os.access(p, os.W_OK), hashlib.sha256(open(p, 'rb').read()).hexdigest())"
+    )
+    dag, failures = build_dag(
+        "ck_dockerop_secret",
+        image=python_image,
+        command=["python", "-c", code],
+        secrets=[SecretRef("warehouse", "password", path="/run/secrets/warehouse-password")],
+        secrets_dir=str(tmp_path),
+    )
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success", failures.errors
+    writable, digest = str(xcom(dag_run)).split()
+    assert writable == "False"
+    assert digest == hashlib.sha256(value.encode()).hexdigest()
+    assert value not in capfd.readouterr().out
+
+
+def test_pin_image_digest_fails_before_any_container_is_created() -> None:
+    from containerkit.operators.docker import SecureDockerOperator
+
+    op = SecureDockerOperator(
+        task_id="pinned", image="127.0.0.1:9/app/job:1.0", pin_image_digest=True, labels=LABELS
+    )
+    with pytest.raises(ContainerTaskFailed) as raised:
+        op.execute(context={})  # type: ignore[arg-type]
+    assert raised.value.diagnosis.cause == "ImagePull:unreachable"
+    assert op.container is None
