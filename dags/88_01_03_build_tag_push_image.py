@@ -23,9 +23,9 @@ ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
 ARG APP_VERSION
 LABEL org.opencontainers.image.version="${APP_VERSION}" org.opencontainers.image.title="containerkit hello"
-RUN printf 'hello from %s\\n' "${APP_VERSION}" > /hello.txt
+ENV APP_VERSION="${APP_VERSION}"
 USER 65532:65532
-CMD ["/bin/cat", "/hello.txt"]
+CMD ["/bin/sh", "-c", "echo hello from $APP_VERSION"]
 """
 
 

@@ -21,6 +21,7 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME = rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_PATH = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
 _REFERENCE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
 SHA256_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -57,8 +58,10 @@ class ImageName:
         first, _, rest = name.partition("/")
         if rest and _is_registry_host(first):
             registry, path = first, rest
-        else:
+        elif _PATH.match(name):
             registry, path = DOCKER_HUB, name
+        else:
+            raise SpecError(field, image, "repository paths are lower-case", f"write {image.lower()!r}")
         if registry.lower() in _HUB_ALIASES:
             registry = DOCKER_HUB
             if "/" not in path:
