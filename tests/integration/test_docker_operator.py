@@ -293,3 +293,11 @@ def test_pin_image_digest_fails_before_any_container_is_created() -> None:
         op.execute(context={})  # type: ignore[arg-type]
     assert raised.value.diagnosis.cause == "ImagePull:unreachable"
     assert op.container is None
+
+
+def test_unsupported_docker_provider_version_is_refused_with_the_fix() -> None:
+    from containerkit.operators.docker import DOCKER_PROVIDER_VERSION, _check_docker_provider
+
+    assert _check_docker_provider() == DOCKER_PROVIDER_VERSION
+    with pytest.raises(ImportError, match=r"pip install 'apache-airflow-providers-docker>=99'"):
+        _check_docker_provider(">=99")
