@@ -251,7 +251,7 @@ def test_policy_is_enforced_at_parse_time_on_the_final_settings(python_image: st
         policy_mode="enforce",
         exemptions={"DKR-001": "legacy image needs root to bind a socket; tracked in OPS-12"},
     )
-    assert op.container_config([], runtime=False)[0]["user"] == "0"
+    assert op.container_config([], runtime=False).create["user"] == "0"
 
 
 def test_secrets_are_read_only_files_and_stay_out_of_logs_and_xcom(

@@ -27,7 +27,7 @@ import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from packaging.specifiers import SpecifierSet
 
@@ -90,6 +90,14 @@ class StagedFile:
     path: str
     content: bytes
     mode: int = 0o400
+
+
+class ContainerConfig(NamedTuple):
+    """The final container: ``create_container`` and ``create_host_config`` kwargs, and the policy view."""
+
+    create: dict[str, Any]
+    host: dict[str, Any]
+    policy: dict[str, Any]
 
 
 def _templated(value: object) -> bool:
@@ -187,9 +195,10 @@ class SecureDockerOperator(DockerOperator):
         self.staged_files: list[StagedFile] = []
         self._kill_diagnosis: Diagnosis | None = None
         self._removed = False
+        self._run_labels: dict[str, str] = {}
         if not any(_templated(v) for v in (image, secrets_dir, config_dir)):
             # Parse time: fail DAG import under `enforce` for what is already known.
-            self.check_policy(self.container_config(self._stock_mounts(), runtime=False))
+            self.check_policy(self.container_config(self._stock_mounts(), runtime=False).policy)
 
     # ------------------------------------------------------------------------------ settings
 
@@ -201,7 +210,7 @@ class SecureDockerOperator(DockerOperator):
     def _stock_mounts(self) -> list[Mount]:
         return [m if isinstance(m, Mount) or "Target" in m else Mount(**m) for m in self.mounts]
 
-    def container_config(self, target_mounts: Iterable[Any], *, runtime: bool) -> tuple[dict, dict, dict]:
+    def container_config(self, target_mounts: Iterable[Any], *, runtime: bool) -> ContainerConfig:
         """``(create_container kwargs, create_host_config kwargs, policy data)`` of the final container.
 
         Rendered settings first, then each stock parameter the user passed. ``runtime=False`` (parse time)
@@ -281,7 +290,7 @@ class SecureDockerOperator(DockerOperator):
         }
         if "device_requests" in host:
             policy["device_requests"] = [dict(d) for d in host["device_requests"]]
-        return create, host, policy
+        return ContainerConfig(create, host, policy)
 
     def _labels(self, rendered: Mapping[str, str]) -> dict[str, str]:
         labels: dict[str, str] = {MANAGED_LABEL: "true", **rendered}
@@ -289,7 +298,7 @@ class SecureDockerOperator(DockerOperator):
             labels.update(self.labels)
         elif self.labels:
             labels.update({name: "" for name in self.labels})
-        labels.update(getattr(self, "_run_labels", {}))
+        labels.update(self._run_labels)
         return labels
 
     @staticmethod
@@ -299,7 +308,7 @@ class SecureDockerOperator(DockerOperator):
         for value in values:
             mask_secret(value)
 
-    def check_policy(self, config: tuple[dict, dict, dict]) -> None:
+    def check_policy(self, policy_data: Mapping[str, Any]) -> None:
         """Evaluate the ``DockerRun`` rules on the final settings; raises under ``enforce``."""
         from containerkit.policy.enforce import check_docker_run
         from containerkit.policy.model import ObjectRef
@@ -307,7 +316,7 @@ class SecureDockerOperator(DockerOperator):
         dag_id = getattr(self, "dag_id", None)
         obj = ObjectRef(kind="DockerRun", name=self.task_id, dag_id=dag_id, task_id=self.task_id)
         check_docker_run(
-            config[2],
+            policy_data,
             mode=self.policy_mode,
             exemptions=self.exemptions,
             where=f"task {dag_id}.{self.task_id}" if dag_id else f"task {self.task_id}",
@@ -361,7 +370,7 @@ class SecureDockerOperator(DockerOperator):
         else:
             self.environment.pop("AIRFLOW_TMP_DIR", None)
         create, host, policy = self.container_config(target_mounts, runtime=True)
-        self.check_policy((create, host, policy))
+        self.check_policy(policy)
         try:
             self.container = self.cli.create_container(
                 **create, host_config=self.cli.create_host_config(**host)
