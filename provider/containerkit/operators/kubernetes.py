@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowException
 from airflow.providers.cncf.kubernetes import __version__ as CNCF_KUBERNETES_VERSION
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -34,7 +33,7 @@ from airflow.providers.cncf.kubernetes.utils.pod_manager import (
     PodPhase,
 )
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
-from airflow.providers.common.compat.sdk import AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException
 from kubernetes.client import ApiClient, V1Pod
 from kubernetes.client.exceptions import ApiException
 from packaging.specifiers import SpecifierSet
@@ -342,7 +341,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         )
 
     def _timeout_cause(self, in_flight: BaseException | None) -> tuple[str, str, str] | None:
-        from airflow.exceptions import AirflowTaskTimeout
+        from airflow.sdk.exceptions import AirflowTaskTimeout
 
         if isinstance(in_flight, AirflowTaskTimeout) or self._event_status == "timeout":
             return (
