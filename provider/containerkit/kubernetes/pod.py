@@ -223,7 +223,7 @@ def worker_pod_template(
 
 
 def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_always: bool) -> V1Container:
-    profile = spec.security
+    profile = c.security if isinstance(c, Container) and c.security is not None else spec.security
     mounts = [
         V1VolumeMount(
             name=m.volume,
@@ -239,7 +239,7 @@ def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_alw
             mounts.append(
                 V1VolumeMount(name=volume_name, mount_path=ref.path, sub_path=ref.key, read_only=True)
             )
-    if profile.writable_tmp:
+    if spec.security.writable_tmp:
         mounts.append(V1VolumeMount(name="tmp", mount_path="/tmp"))
     return V1Container(
         name=c.name,
@@ -319,7 +319,8 @@ def _container_security_context(profile: SecurityProfile) -> V1SecurityContext:
         allow_privilege_escalation=profile.allow_privilege_escalation,
         privileged=profile.privileged,
         read_only_root_filesystem=profile.read_only_root_filesystem,
-        run_as_non_root=profile.run_as_non_root or None,
+        # Explicit False too: a container override must be able to undo the pod-level runAsNonRoot.
+        run_as_non_root=profile.run_as_non_root,
         run_as_user=profile.run_as_user,
         run_as_group=profile.run_as_group,
         capabilities=V1Capabilities(

@@ -5,6 +5,7 @@ Import-light on purpose (no ``kubernetes`` or ``docker`` import): DAG files buil
 
 from containerkit.spec.container import BASE_CONTAINER, Container, ContainerSpec
 from containerkit.spec.env import EnvVar
+from containerkit.spec.extension import PodExtension
 from containerkit.spec.image import ImageRef, parse_image
 from containerkit.spec.logs import LogRotation
 from containerkit.spec.probes import Probe, Probes
@@ -44,6 +45,7 @@ __all__ = [
     "NodeRequirement",
     "PersistentVolumeClaimVolume",
     "PodAntiAffinity",
+    "PodExtension",
     "Probe",
     "Probes",
     "ProjectedVolume",

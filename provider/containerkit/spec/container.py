@@ -81,6 +81,9 @@ def derived_volume_name(prefix: str, name: str) -> str:
 class Container:
     """A sidecar or init container in a task's pod. It runs with the task's security profile.
 
+    ``security`` overrides the pod's profile for this container only (e.g. a root ``chown`` init container
+    where fsGroup cannot work); a weaker override needs a ``reason``, and policy reports it.
+
     In :attr:`ContainerSpec.sidecars` it renders as a native sidecar (an init container with
     ``restartPolicy: Always``, Kubernetes >= 1.29): it starts before and stops after the ``base``
     container, so the pod completes when the task does. Sizing defaults to the ``xs`` preset.
@@ -98,9 +101,25 @@ class Container:
     probes: Probes = field(default_factory=Probes)
     ports: Sequence[int] = ()
     working_dir: str | None = None
+    security: SecurityProfile | None = None
 
     def __post_init__(self) -> None:
         _normalise_container(self, self.name)
+        if self.security is not None:
+            if not isinstance(self.security, SecurityProfile):
+                raise SpecError(
+                    f"containers[{self.name}].security",
+                    self.security,
+                    "not a SecurityProfile",
+                    "pass one or None",
+                )
+            if self.security.level != "restricted" and not (self.security.reason or "").strip():
+                raise SpecError(
+                    f"containers[{self.name}].security.reason",
+                    self.security.reason,
+                    "a container that runs below the pod's restricted profile needs a reason",
+                    "pass a profile with reason='why this container needs it', or drop the override",
+                )
         if self.name == BASE_CONTAINER:
             raise SpecError(
                 f"containers[{self.name}].name",
@@ -312,6 +331,12 @@ class ContainerSpec:
                 else:
                     out.append((derived_volume_name("configmap", ref.config_map), ref))
         return out
+
+    def extend(self, *extensions: Any) -> ContainerSpec:
+        """A copy with :class:`~containerkit.spec.extension.PodExtension` s (sidecar factories) applied."""
+        from containerkit.spec.extension import extend
+
+        return extend(self, *extensions)
 
     def replace(self, **changes: Any) -> ContainerSpec:
         """A copy with ``changes`` applied and validated again."""

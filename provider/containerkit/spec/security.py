@@ -198,7 +198,8 @@ class SecurityProfile:
         cls, *, uid: int = AIRFLOW_UID, gid: int = AIRFLOW_GID, **overrides: object
     ) -> SecurityProfile:
         """PSS restricted + non-root uid/gid (default 50000:0, the Airflow image's user) + read-only root."""
-        return replace(cls(), run_as_user=uid, run_as_group=gid, fs_group=gid, **overrides)  # type: ignore[arg-type]
+        fields: dict[str, object] = {"run_as_user": uid, "run_as_group": gid, "fs_group": gid, **overrides}
+        return replace(cls(), **fields)  # type: ignore[arg-type]
 
     @classmethod
     def baseline(cls, **overrides: object) -> SecurityProfile:
