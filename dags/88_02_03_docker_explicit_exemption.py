@@ -1,0 +1,48 @@
+"""Pattern 88_02_03: a legacy Docker task that needs one weakening, made explicit and named.
+
+Some tools write scratch data to ``/var/tmp`` (on the root filesystem, unlike the tmpfs ``/tmp``)
+and cannot be told otherwise, so they cannot run on a read-only root filesystem yet. Instead of
+dropping to the stock operator, keep every other default and turn off only that one setting in the
+profile. The rule it breaks (``DKR-002`` read-only-rootfs) would fail this DAG's import under
+``policy_mode=enforce``, so the task exempts exactly that rule, with the reason; the policy check
+logs the exemption and its reason every time it runs, so the debt stays visible.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag
+from containerkit.operators.docker import SecureDockerOperator
+from containerkit.spec import SecurityProfile
+from containerkit_examples import PYTHON_IMAGE
+
+LEGACY_JOB = """
+import os
+path = "/var/tmp/legacy-cache/lookup.txt"
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path, "w") as f:
+    f.write("warm")
+print(f"uid={os.getuid()} wrote {path}")
+"""
+
+
+@dag(
+    dag_id="88_02_03_docker_explicit_exemption",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    tags=["containerkit", "pattern:explicit-exemption", "needs:docker"],
+    doc_md=__doc__,
+)
+def docker_explicit_exemption() -> None:
+    SecureDockerOperator(
+        task_id="legacy_cache_writer",
+        image=PYTHON_IMAGE,
+        command=["python", "-c", LEGACY_JOB],
+        profile=SecurityProfile.restricted(read_only_root_filesystem=False),
+        exemptions={"DKR-002": "legacy tool caches in /var/tmp; read-only migration tracked in DATA-142"},
+        resources="xs",
+    )
+
+
+docker_explicit_exemption()
