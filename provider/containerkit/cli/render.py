@@ -179,7 +179,7 @@ _release_option = click.option("--release", default="airflow", show_default=True
 @_output_option
 @_user_errors
 def rbac(namespace: str, airflow_namespace: str, release: str, output: Path | None) -> None:
-    """ServiceAccount, Role and RoleBinding for KubernetesPodOperator tasks and the triggerer."""
+    """Roles and RoleBindings for the chart's worker and triggerer in the task namespace."""
     _write(_rbac_yaml(namespace, airflow_namespace, release), output)
 
 
@@ -242,6 +242,6 @@ def _namespace_yaml(namespace: str, level: str, concurrent_tasks: int) -> str:
 
 def _rbac_yaml(namespace: str, airflow_namespace: str, release: str) -> str:
     from containerkit.kubernetes.manifests import dump_yaml
-    from containerkit.kubernetes.rbac import render_rbac  # type: ignore[import-not-found,unused-ignore]
+    from containerkit.kubernetes.namespace import task_namespace_rbac
 
-    return dump_yaml(render_rbac(namespace=namespace, airflow_namespace=airflow_namespace, release=release))
+    return dump_yaml(task_namespace_rbac(namespace, airflow_namespace=airflow_namespace, release=release))

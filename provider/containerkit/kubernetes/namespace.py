@@ -1,19 +1,19 @@
-"""The namespace a task pod runs in: Pod Security Admission labels, a ResourceQuota and a LimitRange.
+"""The namespace a task pod runs in: Pod Security Admission labels, a ResourceQuota, a LimitRange and RBAC.
 
 The LimitRange defaults are the resource presets (:data:`containerkit.spec.resources.RESOURCE_PRESETS`):
 a container created without resources (a stock ``KubernetesPodOperator`` task, a ``kubectl run``) gets
 exactly what a containerkit task gets by default, and no container may exceed the largest preset. The
 quota is sized as a number of concurrent default-sized tasks, so it changes when the presets do.
+
+RBAC (:func:`task_namespace_rbac`) comes from :func:`containerkit.kubernetes.rbac.render_rbac`, bound to the
+ServiceAccounts the official chart creates in the Airflow namespace.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from containerkit.errors import SpecError
-from containerkit.spec.names import check_dns_label
-from containerkit.spec.quantity import parse_quantity
-from containerkit.spec.resources import DEFAULT_PRESET, RESOURCE_PRESETS, Resources
 from kubernetes.client import (
     V1LimitRange,
     V1LimitRangeItem,
@@ -22,7 +22,13 @@ from kubernetes.client import (
     V1ObjectMeta,
     V1ResourceQuota,
     V1ResourceQuotaSpec,
+    V1ServiceAccount,
 )
+
+from containerkit.errors import SpecError
+from containerkit.spec.names import check_dns_label
+from containerkit.spec.quantity import parse_quantity
+from containerkit.spec.resources import DEFAULT_PRESET, RESOURCE_PRESETS, Resources
 
 PSA_PREFIX = "pod-security.kubernetes.io"
 # Enforce the oldest Kubernetes minor containerkit supports, so a cluster upgrade never starts rejecting
@@ -103,6 +109,40 @@ def render_resource_quota(
     )
 
 
+def task_namespace_rbac(
+    namespace: str, *, airflow_namespace: str = "airflow", release: str = "airflow"
+) -> list[Any]:
+    """Roles in ``namespace`` for the chart's worker (launches task pods) and triggerer (watches them).
+
+    The chart creates those ServiceAccounts (``<release>-worker``, ``<release>-triggerer``) in
+    ``airflow_namespace``, so they are bound, not created. The namespace's ``default`` ServiceAccount, which
+    task pods without a ``serviceAccountName`` get, stops mounting a token.
+    """
+    from containerkit.kubernetes.rbac import render_rbac
+
+    check_dns_label("release", release, what="Helm release name")
+    default_account = V1ServiceAccount(
+        api_version="v1",
+        kind="ServiceAccount",
+        metadata=V1ObjectMeta(name="default", namespace=namespace, labels=dict(_MANAGED_BY)),
+        automount_service_account_token=False,
+    )
+    worker = render_rbac(
+        namespace,
+        service_account=f"{release}-worker",
+        service_account_namespace=airflow_namespace,
+        create_service_account=False,
+    )
+    triggerer = render_rbac(
+        namespace,
+        service_account=f"{release}-triggerer",
+        service_account_namespace=airflow_namespace,
+        for_triggerer=True,
+        create_service_account=False,
+    )
+    return [default_account, *worker, *triggerer]
+
+
 def _only(values: dict[str, str]) -> dict[str, str]:
     return {key: values[key] for key in _RESOURCES}
 
@@ -132,4 +172,5 @@ __all__ = [
     "render_limit_range",
     "render_namespace",
     "render_resource_quota",
+    "task_namespace_rbac",
 ]
