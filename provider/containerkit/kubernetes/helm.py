@@ -27,7 +27,7 @@ from containerkit.kubernetes.manifests import to_dict
 from containerkit.kubernetes.pod import render_pod, worker_pod_template
 from containerkit.policy.suppressions import IGNORE_ANNOTATION
 from containerkit.spec import Container, ContainerSpec, EmptyDir, SecretRef, SecurityProfile, VolumeMount
-from containerkit.spec.resources import WORKER_PRESET, Resources
+from containerkit.spec.resources import SIDECAR_PRESET, WORKER_PRESET, Resources
 
 AIRFLOW_HOME = "/opt/airflow"
 GIT_SYNC_ROOT = "/git"
@@ -186,7 +186,7 @@ def render_values(
         for name, sized in component.sidecars:
             sidecar: dict[str, Any] = {"securityContexts": {"container": c_container}}
             if sized:
-                sidecar["resources"] = _resources("xs")
+                sidecar["resources"] = _resources(SIDECAR_PRESET)
             section[name] = sidecar
         volumes_key, mounts_key = _TMP_EXTRA.get(component.path, (None, None))
         if tmp_volume is not None and mounts_key:
