@@ -7,10 +7,21 @@ Serialisation goes through ``ApiClient.sanitize_for_serialization`` (API camelCa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, Configuration
+
+M = TypeVar("M")
+# Every generated model copies the default Configuration (logging setup included) in __init__ unless
+# handed one: ~90% of render time. One shared, never-mutated instance keeps client-side validation.
+_CONFIGURATION = Configuration()
+
+
+def model(cls: type[M], **fields: Any) -> M:
+    """``cls(**fields)`` sharing one client Configuration instead of copying the default per object."""
+    return cls(local_vars_configuration=_CONFIGURATION, **fields)  # type: ignore[call-arg]
+
 
 _API_CLIENT: ApiClient | None = None
 

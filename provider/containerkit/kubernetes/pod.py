@@ -64,7 +64,7 @@ from kubernetes.client import (
 )
 
 from containerkit.errors import SpecError
-from containerkit.kubernetes.manifests import dump_yaml
+from containerkit.kubernetes.manifests import dump_yaml, model
 from containerkit.spec.container import BASE_CONTAINER, Container, ContainerSpec, references
 from containerkit.spec.probes import Probe
 from containerkit.spec.references import ConfigMapRef, SecretRef
@@ -95,7 +95,8 @@ def render_pod(spec: ContainerSpec, *, name: str | None, namespace: str | None =
     profile = spec.security
     init = [_container(spec, c, restart_always=False) for c in spec.init_containers]
     init += [_container(spec, c, restart_always=True) for c in spec.sidecars]
-    pod_spec = V1PodSpec(
+    pod_spec = model(
+        V1PodSpec,
         containers=[_container(spec, spec, restart_always=False)],
         init_containers=init or None,
         volumes=_volumes(spec) or None,
@@ -105,16 +106,18 @@ def render_pod(spec: ContainerSpec, *, name: str | None, namespace: str | None =
         service_account_name=spec.service_account,
         termination_grace_period_seconds=spec.termination_grace_seconds,
         active_deadline_seconds=spec.active_deadline_seconds,
-        image_pull_secrets=[V1LocalObjectReference(name=s) for s in spec.image_pull_secrets] or None,
+        image_pull_secrets=[model(V1LocalObjectReference, name=s) for s in spec.image_pull_secrets] or None,
         host_network=profile.host_network or None,
         host_pid=profile.host_pid or None,
         host_ipc=profile.host_ipc or None,
         **_scheduling(spec.scheduling),
     )
-    return V1Pod(
+    return model(
+        V1Pod,
         api_version="v1",
         kind="Pod",
-        metadata=V1ObjectMeta(
+        metadata=model(
+            V1ObjectMeta,
             name=name,
             namespace=namespace,
             labels=dict(spec.labels) or None,
@@ -185,10 +188,11 @@ def worker_pod_template(
         **dict(labels or {}),
     }
     base = pod.spec.containers[0]
-    base.env = [V1EnvVar(name="AIRFLOW__CORE__EXECUTOR", value="LocalExecutor"), *(base.env or [])]
+    base.env = [model(V1EnvVar, name="AIRFLOW__CORE__EXECUTOR", value="LocalExecutor"), *(base.env or [])]
     base.volume_mounts = [
-        V1VolumeMount(name="logs", mount_path=f"{airflow_home.rstrip('/')}/logs"),
-        V1VolumeMount(
+        model(V1VolumeMount, name="logs", mount_path=f"{airflow_home.rstrip('/')}/logs"),
+        model(
+            V1VolumeMount,
             name="config",
             mount_path=f"{airflow_home.rstrip('/')}/airflow.cfg",
             sub_path="airflow.cfg",
@@ -203,12 +207,20 @@ def worker_pod_template(
             )
         logs = logs_volume
     elif isinstance(logs_volume, str):
-        logs = V1Volume(
-            name="logs", persistent_volume_claim=V1PersistentVolumeClaimVolumeSource(claim_name=logs_volume)
+        logs = model(
+            V1Volume,
+            name="logs",
+            persistent_volume_claim=model(V1PersistentVolumeClaimVolumeSource, claim_name=logs_volume),
         )
     else:
-        logs = V1Volume(name="logs", empty_dir=V1EmptyDirVolumeSource())
-    config = V1Volume(name="config", config_map=V1ConfigMapVolumeSource(name=config_map))
+        logs = model(
+            V1Volume,
+            name="logs",
+            empty_dir=model(
+                V1EmptyDirVolumeSource,
+            ),
+        )
+    config = model(V1Volume, name="config", config_map=model(V1ConfigMapVolumeSource, name=config_map))
     taken = {v.name for v in pod.spec.volumes or []}
     for reserved in ("logs", "config"):
         if reserved in taken:
@@ -225,7 +237,8 @@ def worker_pod_template(
 def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_always: bool) -> V1Container:
     profile = c.security if isinstance(c, Container) and c.security is not None else spec.security
     mounts = [
-        V1VolumeMount(
+        model(
+            V1VolumeMount,
             name=m.volume,
             mount_path=m.path,
             read_only=m.is_read_only(spec.volume(m.volume)),
@@ -237,11 +250,12 @@ def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_alw
         if ref in references(c):
             assert ref.path is not None
             mounts.append(
-                V1VolumeMount(name=volume_name, mount_path=ref.path, sub_path=ref.key, read_only=True)
+                model(V1VolumeMount, name=volume_name, mount_path=ref.path, sub_path=ref.key, read_only=True)
             )
     if spec.security.writable_tmp:
-        mounts.append(V1VolumeMount(name="tmp", mount_path="/tmp"))
-    return V1Container(
+        mounts.append(model(V1VolumeMount, name="tmp", mount_path="/tmp"))
+    return model(
+        V1Container,
         name=c.name,
         image=str(c.image),
         image_pull_policy=spec.image_pull_policy,
@@ -249,8 +263,8 @@ def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_alw
         args=list(c.args) or None,
         working_dir=c.working_dir,
         env=_env(c) or None,
-        ports=[V1ContainerPort(container_port=p) for p in c.ports] or None,
-        resources=V1ResourceRequirements(requests=c.resources.requests, limits=c.resources.limits),
+        ports=[model(V1ContainerPort, container_port=p) for p in c.ports] or None,
+        resources=model(V1ResourceRequirements, requests=c.resources.requests, limits=c.resources.limits),
         security_context=_container_security_context(profile),
         volume_mounts=mounts or None,
         liveness_probe=_probe(c.probes.liveness),
@@ -262,15 +276,21 @@ def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_alw
 
 
 def _env(c: ContainerSpec | Container) -> list[V1EnvVar]:
-    env = [V1EnvVar(name=e.name, value=e.value) for e in c.env]
+    env = [model(V1EnvVar, name=e.name, value=e.value) for e in c.env]
     for ref in c.secrets:
         if ref.env:
-            selector = V1SecretKeySelector(name=ref.secret, key=ref.key, optional=ref.optional or None)
-            env.append(V1EnvVar(name=ref.env, value_from=V1EnvVarSource(secret_key_ref=selector)))
+            selector = model(V1SecretKeySelector, name=ref.secret, key=ref.key, optional=ref.optional or None)
+            env.append(
+                model(V1EnvVar, name=ref.env, value_from=model(V1EnvVarSource, secret_key_ref=selector))
+            )
     for cm in c.config_maps:
         if cm.env:
-            cm_selector = V1ConfigMapKeySelector(name=cm.config_map, key=cm.key, optional=cm.optional or None)
-            env.append(V1EnvVar(name=cm.env, value_from=V1EnvVarSource(config_map_key_ref=cm_selector)))
+            cm_selector = model(
+                V1ConfigMapKeySelector, name=cm.config_map, key=cm.key, optional=cm.optional or None
+            )
+            env.append(
+                model(V1EnvVar, name=cm.env, value_from=model(V1EnvVarSource, config_map_key_ref=cm_selector))
+            )
     return env
 
 
@@ -279,14 +299,17 @@ def _probe(probe: Probe | None) -> V1Probe | None:
         return None
     action: dict[str, Any] = {}
     if probe.kind == "exec":
-        action["_exec"] = V1ExecAction(command=list(probe.command))
+        action["_exec"] = model(V1ExecAction, command=list(probe.command))
     elif probe.kind == "http":
-        action["http_get"] = V1HTTPGetAction(path=probe.http_path, port=probe.port, scheme=probe.http_scheme)
+        action["http_get"] = model(
+            V1HTTPGetAction, path=probe.http_path, port=probe.port, scheme=probe.http_scheme
+        )
     elif probe.kind == "tcp":
-        action["tcp_socket"] = V1TCPSocketAction(port=probe.port)
+        action["tcp_socket"] = model(V1TCPSocketAction, port=probe.port)
     else:
-        action["grpc"] = V1GRPCAction(port=probe.port)
-    return V1Probe(
+        action["grpc"] = model(V1GRPCAction, port=probe.port)
+    return model(
+        V1Probe,
         initial_delay_seconds=probe.initial_delay_seconds or None,
         period_seconds=probe.period_seconds,
         timeout_seconds=probe.timeout_seconds,
@@ -300,11 +323,12 @@ def _probe(probe: Probe | None) -> V1Probe | None:
 
 
 def _seccomp(profile: SecurityProfile) -> V1SeccompProfile:
-    return V1SeccompProfile(type=profile.seccomp, localhost_profile=profile.seccomp_localhost_profile)
+    return model(V1SeccompProfile, type=profile.seccomp, localhost_profile=profile.seccomp_localhost_profile)
 
 
 def _pod_security_context(profile: SecurityProfile) -> V1PodSecurityContext:
-    return V1PodSecurityContext(
+    return model(
+        V1PodSecurityContext,
         run_as_user=profile.run_as_user,
         run_as_group=profile.run_as_group,
         run_as_non_root=profile.run_as_non_root or None,
@@ -315,7 +339,8 @@ def _pod_security_context(profile: SecurityProfile) -> V1PodSecurityContext:
 
 
 def _container_security_context(profile: SecurityProfile) -> V1SecurityContext:
-    return V1SecurityContext(
+    return model(
+        V1SecurityContext,
         allow_privilege_escalation=profile.allow_privilege_escalation,
         privileged=profile.privileged,
         read_only_root_filesystem=profile.read_only_root_filesystem,
@@ -323,8 +348,10 @@ def _container_security_context(profile: SecurityProfile) -> V1SecurityContext:
         run_as_non_root=profile.run_as_non_root,
         run_as_user=profile.run_as_user,
         run_as_group=profile.run_as_group,
-        capabilities=V1Capabilities(
-            drop=list(profile.drop_capabilities) or None, add=list(profile.add_capabilities) or None
+        capabilities=model(
+            V1Capabilities,
+            drop=list(profile.drop_capabilities) or None,
+            add=list(profile.add_capabilities) or None,
         ),
         seccomp_profile=_seccomp(profile),
     )
@@ -342,79 +369,92 @@ def _volumes(spec: ContainerSpec) -> list[V1Volume]:
     for volume_name, ref in spec.file_volumes():
         grouped[volume_name].append(ref)
     for volume_name, refs in grouped.items():
-        items = [V1KeyToPath(key=k, path=k) for k in dict.fromkeys(r.key for r in refs)]
+        items = [model(V1KeyToPath, key=k, path=k) for k in dict.fromkeys(r.key for r in refs)]
         optional = all(r.optional for r in refs) or None
         first = refs[0]
         if isinstance(first, SecretRef):
-            source = V1SecretVolumeSource(
+            source = model(
+                V1SecretVolumeSource,
                 secret_name=first.secret,
                 items=items,
                 default_mode=SecretVolume.__dataclass_fields__["default_mode"].default,
                 optional=optional,
             )
-            volumes.append(V1Volume(name=volume_name, secret=source))
+            volumes.append(model(V1Volume, name=volume_name, secret=source))
         else:
-            cm_source = V1ConfigMapVolumeSource(
+            cm_source = model(
+                V1ConfigMapVolumeSource,
                 name=first.config_map,
                 items=items,
                 default_mode=ConfigMapVolume.__dataclass_fields__["default_mode"].default,
                 optional=optional,
             )
-            volumes.append(V1Volume(name=volume_name, config_map=cm_source))
+            volumes.append(model(V1Volume, name=volume_name, config_map=cm_source))
     return volumes
 
 
 def _items(items: Mapping[str, str]) -> list[V1KeyToPath] | None:
-    return [V1KeyToPath(key=k, path=p) for k, p in items.items()] or None
+    return [model(V1KeyToPath, key=k, path=p) for k, p in items.items()] or None
 
 
 def _volume(volume: Volume) -> V1Volume:
     if isinstance(volume, EmptyDir):
-        source = V1EmptyDirVolumeSource(
-            medium="Memory" if volume.memory else None, size_limit=volume.size_limit
+        source = model(
+            V1EmptyDirVolumeSource, medium="Memory" if volume.memory else None, size_limit=volume.size_limit
         )
-        return V1Volume(name=volume.name, empty_dir=source)
+        return model(V1Volume, name=volume.name, empty_dir=source)
     if isinstance(volume, PersistentVolumeClaimVolume):
-        claim = V1PersistentVolumeClaimVolumeSource(
-            claim_name=volume.claim, read_only=volume.read_only or None
+        claim = model(
+            V1PersistentVolumeClaimVolumeSource, claim_name=volume.claim, read_only=volume.read_only or None
         )
-        return V1Volume(name=volume.name, persistent_volume_claim=claim)
+        return model(V1Volume, name=volume.name, persistent_volume_claim=claim)
     if isinstance(volume, ConfigMapVolume):
-        cm = V1ConfigMapVolumeSource(
+        cm = model(
+            V1ConfigMapVolumeSource,
             name=volume.config_map,
             items=_items(volume.items),
             default_mode=volume.default_mode,
             optional=volume.optional or None,
         )
-        return V1Volume(name=volume.name, config_map=cm)
+        return model(V1Volume, name=volume.name, config_map=cm)
     if isinstance(volume, SecretVolume):
-        secret = V1SecretVolumeSource(
+        secret = model(
+            V1SecretVolumeSource,
             secret_name=volume.secret,
             items=_items(volume.items),
             default_mode=volume.default_mode,
             optional=volume.optional or None,
         )
-        return V1Volume(name=volume.name, secret=secret)
+        return model(V1Volume, name=volume.name, secret=secret)
     sources: list[V1VolumeProjection] = []
     for src in volume.sources:
         if isinstance(src, ConfigMapVolume):
             sources.append(
-                V1VolumeProjection(
-                    config_map=V1ConfigMapProjection(name=src.config_map, items=_items(src.items))
+                model(
+                    V1VolumeProjection,
+                    config_map=model(V1ConfigMapProjection, name=src.config_map, items=_items(src.items)),
                 )
             )
         elif isinstance(src, SecretVolume):
             sources.append(
-                V1VolumeProjection(secret=V1SecretProjection(name=src.secret, items=_items(src.items)))
+                model(
+                    V1VolumeProjection,
+                    secret=model(V1SecretProjection, name=src.secret, items=_items(src.items)),
+                )
             )
         else:
-            token = V1ServiceAccountTokenProjection(
-                path=src.path, audience=src.audience, expiration_seconds=src.expiration_seconds
+            token = model(
+                V1ServiceAccountTokenProjection,
+                path=src.path,
+                audience=src.audience,
+                expiration_seconds=src.expiration_seconds,
             )
-            sources.append(V1VolumeProjection(service_account_token=token))
+            sources.append(model(V1VolumeProjection, service_account_token=token))
     assert isinstance(volume, ProjectedVolume)
-    return V1Volume(
-        name=volume.name, projected=V1ProjectedVolumeSource(sources=sources, default_mode=volume.default_mode)
+    return model(
+        V1Volume,
+        name=volume.name,
+        projected=model(V1ProjectedVolumeSource, sources=sources, default_mode=volume.default_mode),
     )
 
 
@@ -427,7 +467,8 @@ def _scheduling(s: Scheduling) -> dict[str, Any]:
         "priority_class_name": s.priority_class,
         "runtime_class_name": s.runtime_class,
         "tolerations": [
-            V1Toleration(
+            model(
+                V1Toleration,
                 key=t.key,
                 operator=t.operator,
                 value=t.value,
@@ -438,11 +479,12 @@ def _scheduling(s: Scheduling) -> dict[str, Any]:
         ]
         or None,
         "topology_spread_constraints": [
-            V1TopologySpreadConstraint(
+            model(
+                V1TopologySpreadConstraint,
                 max_skew=t.max_skew,
                 topology_key=t.topology_key,
                 when_unsatisfiable=t.when_unsatisfiable,
-                label_selector=V1LabelSelector(match_labels=dict(t.match_labels)),
+                label_selector=model(V1LabelSelector, match_labels=dict(t.match_labels)),
             )
             for t in s.topology_spread
         ]
@@ -452,15 +494,21 @@ def _scheduling(s: Scheduling) -> dict[str, Any]:
     required = [r for r in s.node_affinity if r.weight == 0]
     preferred = [r for r in s.node_affinity if r.weight > 0]
     if required or preferred:
-        node_affinity = V1NodeAffinity(
-            required_during_scheduling_ignored_during_execution=V1NodeSelector(
-                node_selector_terms=[V1NodeSelectorTerm(match_expressions=[_node_req(r) for r in required])]
+        node_affinity = model(
+            V1NodeAffinity,
+            required_during_scheduling_ignored_during_execution=model(
+                V1NodeSelector,
+                node_selector_terms=[
+                    model(V1NodeSelectorTerm, match_expressions=[_node_req(r) for r in required])
+                ],
             )
             if required
             else None,
             preferred_during_scheduling_ignored_during_execution=[
-                V1PreferredSchedulingTerm(
-                    weight=r.weight, preference=V1NodeSelectorTerm(match_expressions=[_node_req(r)])
+                model(
+                    V1PreferredSchedulingTerm,
+                    weight=r.weight,
+                    preference=model(V1NodeSelectorTerm, match_expressions=[_node_req(r)]),
                 )
                 for r in preferred
             ]
@@ -471,29 +519,31 @@ def _scheduling(s: Scheduling) -> dict[str, Any]:
         terms = [
             (
                 a,
-                V1PodAffinityTerm(
-                    label_selector=V1LabelSelector(match_labels=dict(a.match_labels)),
+                model(
+                    V1PodAffinityTerm,
+                    label_selector=model(V1LabelSelector, match_labels=dict(a.match_labels)),
                     topology_key=a.topology_key,
                 ),
             )
             for a in s.anti_affinity
         ]
-        anti = V1PodAntiAffinity(
+        anti = model(
+            V1PodAntiAffinity,
             required_during_scheduling_ignored_during_execution=[t for a, t in terms if a.required] or None,
             preferred_during_scheduling_ignored_during_execution=[
-                V1WeightedPodAffinityTerm(weight=a.weight, pod_affinity_term=t)
+                model(V1WeightedPodAffinityTerm, weight=a.weight, pod_affinity_term=t)
                 for a, t in terms
                 if not a.required
             ]
             or None,
         )
     if node_affinity or anti:
-        out["affinity"] = V1Affinity(node_affinity=node_affinity, pod_anti_affinity=anti)
+        out["affinity"] = model(V1Affinity, node_affinity=node_affinity, pod_anti_affinity=anti)
     return out
 
 
 def _node_req(r: Any) -> V1NodeSelectorRequirement:
-    return V1NodeSelectorRequirement(key=r.key, operator=r.operator, values=list(r.values) or None)
+    return model(V1NodeSelectorRequirement, key=r.key, operator=r.operator, values=list(r.values) or None)
 
 
 __all__ = ["BASE_CONTAINER", "full_pod_spec", "pod_override", "render_pod", "worker_pod_template"]

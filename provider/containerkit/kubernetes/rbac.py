@@ -24,7 +24,7 @@ from kubernetes.client import (
     V1ServiceAccount,
 )
 
-from containerkit.kubernetes.manifests import dump_yaml
+from containerkit.kubernetes.manifests import dump_yaml, model
 from containerkit.spec.names import check_dns_label, check_dns_subdomain
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "containerkit"}
@@ -69,30 +69,33 @@ def render_rbac(
     role_name = f"containerkit-pod-{'watcher' if for_triggerer else 'launcher'}"
     rules = TRIGGERER_RULES if for_triggerer else WORKER_RULES
     labels = {**MANAGED_BY, "app.kubernetes.io/component": component}
-    role = V1Role(
+    role = model(
+        V1Role,
         api_version="rbac.authorization.k8s.io/v1",
         kind="Role",
-        metadata=V1ObjectMeta(name=role_name, namespace=namespace, labels=labels),
+        metadata=model(V1ObjectMeta, name=role_name, namespace=namespace, labels=labels),
         rules=[
-            V1PolicyRule(api_groups=[""], resources=[resource], verbs=list(verbs))
+            model(V1PolicyRule, api_groups=[""], resources=[resource], verbs=list(verbs))
             for resource, verbs in rules
         ],
     )
-    binding = V1RoleBinding(
+    binding = model(
+        V1RoleBinding,
         api_version="rbac.authorization.k8s.io/v1",
         kind="RoleBinding",
-        metadata=V1ObjectMeta(name=f"{role_name}-{account}"[:253], namespace=namespace, labels=labels),
-        role_ref=V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name=role_name),
-        subjects=[RbacV1Subject(kind="ServiceAccount", name=account, namespace=account_namespace)],
+        metadata=model(V1ObjectMeta, name=f"{role_name}-{account}"[:253], namespace=namespace, labels=labels),
+        role_ref=model(V1RoleRef, api_group="rbac.authorization.k8s.io", kind="Role", name=role_name),
+        subjects=[model(RbacV1Subject, kind="ServiceAccount", name=account, namespace=account_namespace)],
     )
     out: list[Any] = []
     if create_service_account:
         out.append(
-            V1ServiceAccount(
+            model(
+                V1ServiceAccount,
                 api_version="v1",
                 kind="ServiceAccount",
                 # The Airflow component using it calls the API, so its token stays mounted.
-                metadata=V1ObjectMeta(name=account, namespace=account_namespace, labels=labels),
+                metadata=model(V1ObjectMeta, name=account, namespace=account_namespace, labels=labels),
             )
         )
     return [*out, role, binding]
