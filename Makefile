@@ -36,7 +36,7 @@ run-dags: docker  ## the main job: run every reference DAG on an embedded Airflo
 check: setup  ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	cd provider && ../$(VENV)/bin/mypy --config-file ../pyproject.toml
 
 test: docker tools check  ## set up everything and run the whole test suite (what CI runs)
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -114,6 +114,9 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row], dict[str, Path]]:
     _configure_env(airflow_home, dags_folder)
+    # Airflow's dag-processor puts the DAGs folder on sys.path; shared DAG settings rely on it.
+    if str(dags_folder) not in sys.path:
+        sys.path.insert(0, str(dags_folder))
     needs = _needs_status()
     log_dir = airflow_home / "reference-logs"
     log_dir.mkdir(exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 # An isolated, SQLite-backed Airflow for the whole pytest process (set before airflow is imported).
-_AIRFLOW_HOME = Path(os.environ.get("CONTAINERKIT_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="ck-airflow-"))
+_AIRFLOW_HOME = Path(
+    os.environ.get("CONTAINERKIT_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="ck-airflow-")
+)
 os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
@@ -18,6 +21,8 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFL
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Airflow's dag-processor puts the DAGs folder on sys.path; the reference DAGs' shared settings rely on it.
+sys.path.insert(0, str(REPO_ROOT / "dags"))
 BASE_PYTHON_IMAGE = os.environ.get("CONTAINERKIT_TEST_PYTHON_IMAGE", "containerkit/base-python:3.11")
 BASE_DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_TEST_DEBIAN_IMAGE", "containerkit/base-debian:12")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ KNOWN_NEEDS = {"docker", "kubernetes", "registry"}
 
 
 def _runner() -> Any:
-    spec = importlib.util.spec_from_file_location("run_reference_dags", REPO / "scripts/run_reference_dags.py")
+    path = REPO / "scripts/run_reference_dags.py"
+    spec = importlib.util.spec_from_file_location("run_reference_dags", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
 

@@ -1,4 +1,4 @@
-"""Failure diagnostics: pure functions from evidence (pod status and events, Docker inspect) to a Diagnosis."""
+"""Failure diagnostics: pure functions from evidence (pod status, events, Docker inspect) to a Diagnosis."""
 
 from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
 

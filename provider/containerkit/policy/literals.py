@@ -12,8 +12,13 @@ _SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|AUTH|FERNET|DSN)",
     re.I,
 )
-# Names that *refer to* a secret rather than hold one.
-_REFERENCE_SUFFIX = re.compile(r"(_FILE|_PATH|_DIR|_NAME|_REF|_ID|_ARN|_CMD|_SECRET_NAME|_KEY_NAME)$", re.I)
+# Names that *refer to* or *configure* a secret mechanism rather than hold a secret
+# (e.g. AIRFLOW__SECRETS__BACKEND, AIRFLOW__CORE__AUTH_MANAGER, AIRFLOW__API_AUTH__JWT_ISSUER).
+_REFERENCE_SUFFIX = re.compile(
+    r"(_FILE|_PATH|_DIR|_NAME|_REF|_ID|_ARN|_CMD|_SECRET_NAME|_KEY_NAME"
+    r"|_BACKEND|_BACKEND_KWARGS|_MANAGER|_ISSUER|_AUDIENCE|_ALGORITHM)$",
+    re.I,
+)
 _SECRET_VALUE = re.compile(
     r"(AKIA[0-9A-Z]{16}"  # AWS access key id
     r"|gh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
