@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "operators": [
             {"integration-name": "containerkit", "python-modules": ["containerkit.operators.docker"]},
+            {"integration-name": "containerkit", "python-modules": ["containerkit.operators.kubernetes"]},
         ],
         "hooks": [
             {
@@ -44,6 +45,10 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [REGISTRY_CONNECTION_TYPE],
         "task-decorators": [
             {"name": "secure_docker", "class-name": "containerkit.decorators.docker.secure_docker_task"},
+            {
+                "name": "secure_kubernetes",
+                "class-name": "containerkit.decorators.kubernetes.secure_kubernetes_task",
+            },
         ],
         "config": {
             "containerkit": {

@@ -261,6 +261,8 @@ class FakeApiServer(kmock.KubernetesEmulator):
             object.__setattr__(request, "action", kmock.action.WATCH)  # kmock knows only "true"
         if resource == PODS and request.subresource == "log":
             return await self.kubelet.serve_logs(request)
+        if request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            self.kubelet.created_objects.append(json.loads(json.dumps(request.data)))
         created_pod = resource == PODS and request.action == kmock.action.CREATE
         if created_pod:
             meta = request.data.setdefault("metadata", {})
@@ -330,6 +332,7 @@ class FakeKubelet:
         self.xcom: dict[tuple[str, str], Any] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.created: list[dict[str, Any]] = []  # every pod as submitted, for assertions
+        self.created_objects: list[dict[str, Any]] = []  # every object of any kind as submitted
 
     def start(self, pod: dict[str, Any]) -> None:
         self.created.append(json.loads(json.dumps(pod)))
@@ -616,6 +619,12 @@ class FakeCluster:
 
         return iter(self.call(live))
 
+    def created_objects(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.call(lambda: list(self.api.kubelet.created_objects)) if o.get("kind") == kind]
+
+    def live(self, resource: Any) -> list[dict[str, Any]]:
+        return list(self.objects(resource))
+
     def created_pods(self) -> list[dict[str, Any]]:
         return list(self.call(lambda: list(self.api.kubelet.created)))
 
@@ -627,5 +636,6 @@ class FakeCluster:
                 del self.api.objects[key]
             self.api.kubelet.scenarios.clear()
             self.api.kubelet.created.clear()
+            self.api.kubelet.created_objects.clear()
 
         self.call(clear)

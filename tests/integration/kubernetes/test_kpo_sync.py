@@ -167,7 +167,10 @@ class _RememberOperator:
 
 
 def test_on_kill_deletes_the_pod_after_reading_evidence(
-    fake_cluster: FakeCluster, run_dag: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    fake_cluster: FakeCluster,
+    run_dag: Any,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
 
