@@ -16,3 +16,5 @@ REGISTRY_EXAMPLE_REPOSITORY = os.environ.get(
     "CONTAINERKIT_REGISTRY_EXAMPLE_REPOSITORY", "containerkit-examples/hello"
 )
 REGISTRY_EXAMPLE_VERSION = os.environ.get("CONTAINERKIT_REGISTRY_EXAMPLE_VERSION", "1.0.0")
+# The Airflow image a KubernetesExecutor worker pod runs (pod_override / pod_template_file examples).
+AIRFLOW_IMAGE = os.environ.get("CONTAINERKIT_AIRFLOW_IMAGE", "apache/airflow:3.3.2-python3.11")
