@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -333,6 +334,7 @@ class FakeKubelet:
         self.tasks: set[asyncio.Task[None]] = set()
         self.created: list[dict[str, Any]] = []  # every pod as submitted, for assertions
         self.created_objects: list[dict[str, Any]] = []  # every object of any kind as submitted
+        self.broken_at: dict[str, float] = {}  # pod name -> time.time() it entered a failure state
 
     def start(self, pod: dict[str, Any]) -> None:
         self.created.append(json.loads(json.dumps(pod)))
@@ -397,6 +399,9 @@ class FakeKubelet:
                     if self._all_done(containers, names):
                         failed = any(s.get("terminated", {}).get("exitCode") for s in containers.values())
                         status["phase"] = "Failed" if failed else "Succeeded"
+                waiting_reason = (step.base or {}).get("waiting", {}).get("reason")
+                if step.scheduled is False or waiting_reason not in (None, "ContainerCreating"):
+                    self.broken_at.setdefault(key[1], time.time())
                 obj.patch(patch)
                 await self.api._buses[PODS].put({"type": "MODIFIED", "object": obj.raw})
                 stamp = now()
@@ -625,6 +630,10 @@ class FakeCluster:
     def live(self, resource: Any) -> list[dict[str, Any]]:
         return list(self.objects(resource))
 
+    def broken_at(self) -> dict[str, float]:
+        """When each pod entered its failure state (wall clock), for fail-fast measurements."""
+        return dict(self.call(lambda: dict(self.api.kubelet.broken_at)))
+
     def created_pods(self) -> list[dict[str, Any]]:
         return list(self.call(lambda: list(self.api.kubelet.created)))
 
@@ -637,5 +646,6 @@ class FakeCluster:
             self.api.kubelet.scenarios.clear()
             self.api.kubelet.created.clear()
             self.api.kubelet.created_objects.clear()
+            self.api.kubelet.broken_at.clear()
 
         self.call(clear)
