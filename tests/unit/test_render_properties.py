@@ -212,7 +212,7 @@ def specs(draw: st.DrawFn) -> ContainerSpec:
 
 
 PROPERTY_SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
@@ -232,7 +232,7 @@ def test_any_valid_spec_renders_a_schema_valid_pss_restricted_pod(spec: Containe
 
 
 @settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 @given(specs())
 def test_any_single_container_spec_renders_hardened_docker_settings(spec: ContainerSpec) -> None:
