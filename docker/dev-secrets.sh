@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create the dev stack's secret files (random values) that docker-compose.yaml mounts as compose secrets.
+# Create the dev stack's secret files (random values, no trailing newline) that docker-compose.yaml mounts as compose secrets.
 #
 #   docker/dev-secrets.sh [dir]     # default: $AIRFLOW_SECRETS_DIR or ./airflow-home/secrets
 #
@@ -16,7 +16,7 @@ random() { "$py" -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 put() {  # put <name> <value>: write once, never overwrite
   local file="$dir/$1"
   if [ -s "$file" ]; then echo "keep    $file"; return; fi
-  (umask 022 && printf '%s\n' "$2" >"$file")
+  (umask 022 && printf '%s' "$2" >"$file")  # no newline: Airflow's _CMD values are used verbatim
   echo "created $file"
 }
 

@@ -117,3 +117,5 @@ def test_dev_secrets_script_never_rotates_existing_keys(tmp_path: Path) -> None:
         first["airflow_db_conn"].strip().endswith(f":{first['postgres_password'].strip()}@postgres/airflow")
     )
     assert len(set(first.values())) == len(first), "every secret is its own random value"
+    # Airflow uses a _CMD's output verbatim: a trailing newline would end up in the database name.
+    assert not any(value.endswith("\n") for value in first.values())
