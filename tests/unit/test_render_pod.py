@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import kubernetes_validate
 import pytest
 import yaml
 from containerkit.errors import SpecError
 from containerkit.kubernetes.manifests import dump_yaml, to_dict
 from containerkit.kubernetes.pod import full_pod_spec, pod_override, render_pod, worker_pod_template
+from containerkit.policy.engine import evaluate_pod
 from containerkit.spec import (
     ConfigMapRef,
     ConfigMapVolume,
@@ -207,3 +210,51 @@ def test_dump_yaml_is_multi_document_and_deterministic() -> None:
     text = dump_yaml(pods)
     assert text == dump_yaml(pods) and text.count("---") == 2
     assert [d["metadata"]["name"] for d in yaml.safe_load_all(text)] == ["a", "b"]
+
+
+def test_executor_builds_a_hardened_worker_from_template_and_override(tmp_path: Path) -> None:
+    """Airflow's own KubernetesExecutor code path: template file + pod_override -> the worker pod."""
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+    template = tmp_path / "worker.yaml"
+    template.write_text(worker_pod_template(image="apache/airflow:3.0.2", namespace="airflow"))
+    base_pod = PodGenerator.deserialize_model_file(str(template))
+    override = pod_override(ContainerSpec("apache/airflow:3.0.2", resources="l", labels={"size": "l"}))
+    pod = PodGenerator.construct_pod(
+        dag_id="d",
+        task_id="t",
+        pod_id="d-t-abc",
+        try_number=1,
+        kube_image="apache/airflow:3.0.2",
+        date=None,
+        args=["airflow", "tasks", "run", "d", "t", "manual"],
+        pod_override_object=override,
+        base_worker_pod=base_pod,
+        namespace="airflow",
+        scheduler_job_id="1",
+        run_id="manual",
+    )
+    data = to_dict(pod)
+    base = data["spec"]["containers"][0]
+    assert base["name"] == "base" and base["args"][:3] == ["airflow", "tasks", "run"]
+    assert base["resources"]["limits"]["memory"] == "4Gi"
+    assert {m["name"] for m in base["volumeMounts"]} >= {"logs", "config", "tmp"}
+    assert base["securityContext"]["readOnlyRootFilesystem"] is True
+    assert data["metadata"]["labels"]["size"] == "l"
+    for version in VERSIONS:
+        kubernetes_validate.validate(data, version, strict=True)
+    assert evaluate_pod(data, rule_sets=["pss-baseline", "pss-restricted"]) == []
+
+
+def test_derived_file_volume_names_never_collide() -> None:
+    spec = ContainerSpec(
+        "python:3.11-slim",
+        secrets=[
+            SecretRef("db.x", "k", path="/a"),
+            SecretRef("db-x", "k", path="/b"),
+            SecretRef("x" * 70, "k", path="/c"),
+        ],
+    )
+    names = [v for v, _ in spec.file_volumes()]
+    assert len(set(names)) == 3 and all(len(n) <= 63 for n in names)
+    render_pod(spec, name="p")  # and the pod renders with them

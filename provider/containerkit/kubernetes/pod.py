@@ -72,12 +72,13 @@ from containerkit.spec.resources import WORKER_PRESET
 from containerkit.spec.scheduling import Scheduling
 from containerkit.spec.security import SecurityProfile
 from containerkit.spec.volumes import (
+    CONFIG_FILE_MODE,
+    SECRET_FILE_MODE,
     ConfigMapVolume,
     EmptyDir,
     PersistentVolumeClaimVolume,
     ProjectedVolume,
     SecretVolume,
-    ServiceAccountToken,
     Volume,
 )
 
@@ -377,7 +378,7 @@ def _volumes(spec: ContainerSpec) -> list[V1Volume]:
                 V1SecretVolumeSource,
                 secret_name=first.secret,
                 items=items,
-                default_mode=SecretVolume.__dataclass_fields__["default_mode"].default,
+                default_mode=SECRET_FILE_MODE,
                 optional=optional,
             )
             volumes.append(model(V1Volume, name=volume_name, secret=source))
@@ -386,7 +387,7 @@ def _volumes(spec: ContainerSpec) -> list[V1Volume]:
                 V1ConfigMapVolumeSource,
                 name=first.config_map,
                 items=items,
-                default_mode=ConfigMapVolume.__dataclass_fields__["default_mode"].default,
+                default_mode=CONFIG_FILE_MODE,
                 optional=optional,
             )
             volumes.append(model(V1Volume, name=volume_name, config_map=cm_source))
@@ -547,4 +548,3 @@ def _node_req(r: Any) -> V1NodeSelectorRequirement:
 
 
 __all__ = ["BASE_CONTAINER", "full_pod_spec", "pod_override", "render_pod", "worker_pod_template"]
-_ = ServiceAccountToken  # documented projected source type, rendered above

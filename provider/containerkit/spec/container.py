@@ -69,12 +69,16 @@ def _coerce_tuple(field_path: str, value: object, types: tuple[type, ...], examp
 
 
 def derived_volume_name(prefix: str, name: str) -> str:
-    """A stable DNS-label volume name for a Secret/ConfigMap delivered as files."""
-    candidate = f"{prefix}-{name.replace('.', '-')}"
-    if len(candidate) <= 63:
+    """A stable DNS-label volume name for a Secret/ConfigMap delivered as files.
+
+    Names that must be changed to fit ('.' or > 63 characters) get a hash suffix, so ``a.b`` and ``a-b``
+    never share a volume.
+    """
+    candidate = f"{prefix}-{name}"
+    if len(candidate) <= 63 and "." not in name:
         return candidate
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-    return f"{candidate[: 63 - 11].rstrip('-')}-{digest}"
+    return f"{candidate.replace('.', '-')[: 63 - 11].rstrip('-')}-{digest}"
 
 
 @dataclass(frozen=True)
