@@ -370,7 +370,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         xcom_result: dict[Any, Any] | None = None,
         context: Context | None = None,
     ) -> None:
-        if self._killed:
+        if self._killed or (pod is None and remote_pod is None):
+            # Killed: on_kill removed the pod. No pod: nothing was created (e.g. a policy violation).
             return super().cleanup(pod, remote_pod, xcom_result, context)
         in_flight = sys.exc_info()[1]
         # The stock code passes the pod as it was at creation on the failure path: read it again.

@@ -195,3 +195,15 @@ def test_on_kill_deletes_the_pod_after_reading_evidence(
     out = "".join(capfd.readouterr()) + caplog.text
     assert "Task killed; pod" in out
     assert "Successfully assigned" in out  # the pod's events were read before the deletion
+
+
+def test_policy_runs_on_the_final_pod(fake_cluster: FakeCluster, run_dag: Any) -> None:
+    """A stock parameter that weakens the rendered pod is caught before any pod is created."""
+    from containerkit.policy.enforce import PolicyViolation
+
+    dag = make_dag("kpo_policy_final_pod", container_security_context={"privileged": True})
+    ti, error, _ = run(run_dag, dag)
+    assert ti.state == "failed"
+    assert isinstance(error, PolicyViolation)
+    assert "PSS-B-002" in str(error) and "final pod" in str(error)
+    assert fake_cluster.created_pods() == []
