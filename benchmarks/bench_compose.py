@@ -4,7 +4,7 @@ Prints:
   * cold build of docker/Dockerfile (``--no-cache``) on the air-gapped Airflow base;
   * code-only rebuild (one provider file changed in a copy of the build context) vs that full build;
   * the project image's size, and what it adds on top of its base;
-  * ``docker compose up -d`` to every service healthy, with warm images (compose project ``ck-bench``).
+  * ``docker compose up -d`` to every service healthy, with warm images (compose project ``ck-bench-<pid>``).
 
 Run: ``.venv/bin/python benchmarks/bench_compose.py`` (needs a Docker engine and compose; builds the
 air-gapped bases if missing with ``docker/airgap/build-bases.sh``).
@@ -91,7 +91,7 @@ def up_to_healthy(tmp: Path) -> float:
     compose = [
         *([str(local)] if local.exists() else [DOCKER, "compose"]),
         "-p",
-        "ck-bench",
+        f"ck-bench-{os.getpid()}",
         "--project-directory",
         str(REPO),
         "--env-file",

@@ -1,8 +1,8 @@
 """End to end: the compose dev stack on the air-gapped images runs reference DAGs and survives a worker kill.
 
-One stack per module (compose project ``ck-e2e``): the air-gapped bases and the project image are built
-(the project image on the air-gapped Airflow base through its build arg, pip's CA from the host bundle as a
-BuildKit secret), ``docker compose up -d`` runs with a temporary ``.env`` (a free port, the air-gapped
+One stack per module (compose project ``ck-e2e-<random>``): the air-gapped bases and the project image are
+built (the project image on the air-gapped Airflow base through its build arg, pip's CA from the host bundle
+as a BuildKit secret), ``docker compose up -d`` runs with a temporary ``.env`` (a free port, the air-gapped
 images) and secret files from ``docker/dev-secrets.sh`` (random keys), and the tests talk to the
 api-server's REST API with a JWT of the ``admin`` user that ``airflow-init`` created.
 ``docker compose down -v`` always runs.
@@ -29,7 +29,8 @@ import requests
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
-PROJECT = "ck-e2e"
+# Unique per run: two checkouts (or CI and a developer) on one engine must not tear down each other's stack.
+PROJECT = f"ck-e2e-{uuid.uuid4().hex[:6]}"
 DOCKER_SOCKET = "/var/run/docker.sock"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 AIRGAP = {
@@ -207,7 +208,6 @@ def stack(docker_client: object, tmp_path_factory: pytest.TempPathFactory) -> It
     )  # fmt: skip
     assert built.returncode == 0, f"air-gapped base build failed:\n{built.stdout}\n{built.stderr}"
     st = Stack(env_file=env_file, port=port, password=password)
-    st.compose("down", "-v", "--remove-orphans", check=False)  # leftovers of an interrupted run
     try:
         st.compose("build", timeout=900)
         st.compose("up", "-d", timeout=900)
