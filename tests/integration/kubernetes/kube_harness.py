@@ -367,6 +367,7 @@ class FakeKubelet:
             else:
                 return
             await asyncio.sleep(step.delay)
+            events = list(step.events)  # scenarios are shared between pods: never mutate them
             async with self.api._lock:
                 obj = self._obj(key)
                 if obj is None:
@@ -379,7 +380,7 @@ class FakeKubelet:
                     pod["spec"]["nodeName"] = "fake-node-1"
                     patch["spec"] = {"nodeName": "fake-node-1"}
                     status["conditions"] = [_condition("PodScheduled", True)]
-                    step.events.insert(0, _scheduled_event(pod))
+                    events.insert(0, _scheduled_event(pod))
                 elif step.scheduled is False:
                     status["conditions"] = [
                         _condition("PodScheduled", False, "Unschedulable", step.unschedulable_message)
@@ -406,7 +407,7 @@ class FakeKubelet:
                 await self.api._buses[PODS].put({"type": "MODIFIED", "object": obj.raw})
                 stamp = now()
                 self.logs[key].extend((stamp, line) for line in step.logs)
-            for etype, reason, message in step.events:
+            for etype, reason, message in events:
                 await self._event(key, etype, reason, message)
 
     @staticmethod
