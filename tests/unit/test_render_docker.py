@@ -92,12 +92,15 @@ def test_policy_data_is_plain_and_redacts_secret_env(tmp_path: Path) -> None:
 
 
 def test_policy_data_passes_the_docker_run_rules() -> None:
-    engine = pytest.importorskip("containerkit.policy.engine")
+    """The policy view is exactly what the DockerRun rules read: restricted defaults raise no error."""
+    from containerkit.policy.engine import evaluate_docker_run
+
     data = render_docker(ContainerSpec("python:3.11-slim")).as_policy_data()
-    findings = engine.evaluate_docker_run(data) if hasattr(engine, "evaluate_docker_run") else None
-    if findings is None:
-        pytest.skip("policy engine has no DockerRun entry point yet")
-    assert [f for f in findings if f.severity.value == "error"] == []
+    assert [f.rule_id for f in evaluate_docker_run(data) if f.severity.value == "error"] == []
+    weakened = render_docker(
+        ContainerSpec("python:3.11-slim", security=SecurityProfile.baseline(run_as_user=0))
+    ).as_policy_data()
+    assert {"DKR-001", "DKR-002"} <= {f.rule_id for f in evaluate_docker_run(weakened)}
 
 
 @pytest.mark.parametrize(
