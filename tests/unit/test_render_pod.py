@@ -162,6 +162,8 @@ def test_full_pod_spec_is_unnamed_and_pod_override_refuses_commands() -> None:
 def test_render_pod_refuses_an_invalid_pod_name() -> None:
     with pytest.raises(SpecError, match=r"name='Bad_Name'.*DNS-1123"):
         render_pod(ContainerSpec("python:3.11-slim"), name="Bad_Name")
+    with pytest.raises(SpecError, match=r"namespace='Team A': not a valid Kubernetes namespace name"):
+        render_pod(ContainerSpec("python:3.11-slim"), name="ok", namespace="Team A")
 
 
 def test_worker_pod_template_matches_the_chart_shape() -> None:

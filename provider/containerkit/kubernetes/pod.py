@@ -66,6 +66,7 @@ from kubernetes.client import (
 from containerkit.errors import SpecError
 from containerkit.kubernetes.manifests import dump_yaml, model
 from containerkit.spec.container import BASE_CONTAINER, Container, ContainerSpec, references
+from containerkit.spec.names import check_dns_label, check_dns_subdomain
 from containerkit.spec.probes import Probe
 from containerkit.spec.references import ConfigMapRef, SecretRef
 from containerkit.spec.resources import WORKER_PRESET
@@ -90,9 +91,9 @@ def render_pod(spec: ContainerSpec, *, name: str | None, namespace: str | None =
     :param namespace: namespace, or ``None`` for the caller's default.
     """
     if name is not None:
-        from containerkit.spec.names import check_dns_subdomain
-
         check_dns_subdomain("name", name, what="pod name")
+    if namespace is not None:
+        check_dns_label("namespace", namespace, what="namespace name")
     profile = spec.security
     init = [_container(spec, c, restart_always=False) for c in spec.init_containers]
     init += [_container(spec, c, restart_always=True) for c in spec.sidecars]
