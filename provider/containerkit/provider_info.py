@@ -42,6 +42,9 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "triggers": [
+            {"integration-name": "containerkit", "python-modules": ["containerkit.triggers.kubernetes"]}
+        ],
         "connection-types": [REGISTRY_CONNECTION_TYPE],
         "task-decorators": [
             {"name": "secure_docker", "class-name": "containerkit.decorators.docker.secure_docker_task"},
