@@ -52,6 +52,7 @@ def build(context: Path, *extra: str) -> float:
 
 def context_copy(into: Path) -> Path:
     """The files docker/Dockerfile reads (.dockerignore's allow-list), copied so they can be edited."""
+    into.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md", "constraints.txt", ".dockerignore"):
         shutil.copy2(REPO / name, into / name)
     shutil.copytree(
