@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v uv >/dev/null || python3 -m pip install -q --user uv==0.13.8 || python3 -m pip install -q uv==0.13.8
 	@UV=$$(command -v uv || echo $$HOME/.local/bin/uv); \
 	  [ -x $(PY) ] || $$UV venv -q --python python3.11 $(VENV); \
-	  $$UV pip install -q --python $(PY) -c constraints.txt -e '.[celery,dev]'
+	  $$UV pip install -q --python $(PY) -c constraints.txt -e '.[celery,postgres,dev]'
 	@touch $@
 
 setup: $(VENV)/.installed  ## create .venv with the pinned dependencies (constraints.txt)
