@@ -39,8 +39,10 @@ def docker_explicit_exemption() -> None:
         task_id="legacy_cache_writer",
         image=PYTHON_IMAGE,
         command=["python", "-c", LEGACY_JOB],
-        profile=SecurityProfile.restricted(read_only_root_filesystem=False),
-        exemptions={"DKR-002": "legacy tool caches in /var/tmp; read-only migration tracked in DATA-142"},
+        security=SecurityProfile.restricted(read_only_root_filesystem=False),
+        policy_exemptions={
+            "DKR-002": "legacy tool caches in /var/tmp; read-only migration tracked in DATA-142"
+        },
         resources="xs",
     )
 

@@ -4,8 +4,9 @@ Every containerkit task is checked against the policy rules on what it will actu
 ``policy_mode="enforce"`` (the default, ``[containerkit] policy_mode``) an error-level finding fails the
 DAG import with the findings and their fixes in the import error. A task may be exempt from a named rule,
 and must say why: here ``TOKEN_LIMIT`` trips the literal-secret rule (``DKR-012``) although it is a
-batch size, so ``tokenize`` carries ``exemptions={"DKR-012": "<reason>"}``. ``prove_enforcement`` shows
-the same task without the exemption is refused, with the rule id in the message.
+batch size, so ``tokenize`` carries ``policy_exemptions={"DKR-012": "<reason>"}``.
+``prove_enforcement`` shows the same task without the exemption is refused, with the rule id in the
+message.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def policy_enforced_task() -> None:
         environment=TOKEN_ENV,
         resources="xs",
         policy_mode="enforce",
-        exemptions=TOKEN_EXEMPTION,
+        policy_exemptions=TOKEN_EXEMPTION,
     )
 
     @task

@@ -249,7 +249,7 @@ def test_policy_is_enforced_at_parse_time_on_the_final_settings(python_image: st
         image=python_image,
         user="0",
         policy_mode="enforce",
-        exemptions={"DKR-001": "legacy image needs root to bind a socket; tracked in OPS-12"},
+        policy_exemptions={"DKR-001": "legacy image needs root to bind a socket; tracked in OPS-12"},
     )
     assert op.container_config([], runtime=False).create["user"] == "0"
 
@@ -272,7 +272,7 @@ def test_secrets_are_read_only_files_and_stay_out_of_logs_and_xcom(
         "ck_dockerop_secret",
         image=python_image,
         command=["python", "-c", code],
-        secrets=[SecretRef("warehouse", "password", path="/run/secrets/warehouse-password")],
+        secret_refs=[SecretRef("warehouse", "password", path="/run/secrets/warehouse-password")],
         secrets_dir=str(tmp_path),
     )
     dag_run = run_dag(dag)

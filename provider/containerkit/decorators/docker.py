@@ -127,8 +127,8 @@ def secure_docker_task(
 ) -> TaskDecorator:
     """Wrap a function into a :class:`~containerkit.operators.docker.SecureDockerOperator` task.
 
-    Takes every ``SecureDockerOperator`` argument (``image``, ``resources``, ``profile``, ``secrets`` …)
-    plus ``python_command``, ``serializer`` and ``expect_airflow``.
+    Takes every ``SecureDockerOperator`` argument (``image``, ``resources``, ``security``,
+    ``secret_refs``, ``pin_image_digest`` …) plus ``python_command``, ``serializer`` and ``expect_airflow``.
 
     :param python_callable: the function to run in the container.
     :param multiple_outputs: push each key of a returned dict as its own XCom.

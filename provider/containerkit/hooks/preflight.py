@@ -37,6 +37,27 @@ def pin_image(image: str, registry_conn_id: str | None, *, platform: str | None 
     return pinned
 
 
+def preflight_image(image: str, *, pin_image_digest: bool, registry_conn_id: str | None, task_id: str) -> str:
+    """The container operators' pre-flight step, shared so both behave the same way.
+
+    Called at run time with the rendered image, before anything is pulled or created: with
+    ``pin_image_digest`` off the image is returned unchanged; on, it is :func:`pin_image`'d and a
+    failure is raised as the task's own :class:`ContainerTaskFailed` (named after ``task_id``).
+
+    :param image: the rendered image reference the task would launch.
+    :param pin_image_digest: the operator's ``pin_image_digest`` argument.
+    :param registry_conn_id: the operator's ``registry_conn_id`` argument.
+    :param task_id: the task, named in the error.
+    :raises ContainerTaskFailed: the diagnosis of :func:`pin_image`.
+    """
+    if not pin_image_digest:
+        return image
+    try:
+        return pin_image(image, registry_conn_id)
+    except ContainerTaskFailed as exc:
+        raise ContainerTaskFailed(exc.diagnosis, where=f"task {task_id} (pre-flight)") from None
+
+
 def _diagnosis(exc: RegistryError, name: ImageName, registry_conn_id: str | None) -> Diagnosis:
     details = {"image": str(name), "registry": name.registry, "registry_conn_id": registry_conn_id or ""}
     if exc.status is not None:

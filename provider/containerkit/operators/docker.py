@@ -63,6 +63,7 @@ from docker.types import LogConfig, Mount  # noqa: E402
 from containerkit.diagnostics.docker import LOG_TAIL_LINES, diagnose_container, diagnose_docker_error  # noqa: E402
 from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis  # noqa: E402
 from containerkit.docker.run_settings import REDACTED, DockerRunSettings, render_docker  # noqa: E402
+from containerkit.hooks.preflight import preflight_image  # noqa: E402
 from containerkit.spec import ConfigMapRef, ContainerSpec, SecretRef  # noqa: E402
 
 if TYPE_CHECKING:
@@ -113,24 +114,27 @@ class SecureDockerOperator(DockerOperator):
     checks the result, so a weakening is caught (and can be exempted by rule id with a reason).
 
     :param image: the image (templated); required unless ``spec`` names it.
-    :param spec: a full :class:`~containerkit.spec.ContainerSpec`; ``image``, ``resources``, ``profile``,
-        ``secrets`` and ``config_maps`` given here replace its fields.
+    :param spec: a full :class:`~containerkit.spec.ContainerSpec`; ``image``, ``resources``, ``security``,
+        ``secret_refs`` and ``config_map_refs`` given here replace its fields.
     :param resources: a preset name (``"xs"`` .. ``"xl"``, default ``"s"``), a mapping of overrides
         (``{"preset": "m", "memory": "3Gi"}``) or :class:`~containerkit.spec.Resources`: hard memory
         (no swap), CPU (``nano_cpus``) and pids limits.
-    :param profile: ``"restricted"`` (default: uid 50000:0, read-only root, tmpfs /tmp, cap_drop ALL,
+    :param security: ``"restricted"`` (default: uid 50000:0, read-only root, tmpfs /tmp, cap_drop ALL,
         no-new-privileges), ``"baseline"`` or a :class:`~containerkit.spec.SecurityProfile`.
-    :param secrets: :class:`~containerkit.spec.SecretRef` keys, delivered as read-only file mounts of
+    :param secret_refs: :class:`~containerkit.spec.SecretRef` keys, delivered as read-only file mounts of
         ``<secrets_dir>/<secret>/<key>`` (``path=``) or, read at run time, as env vars (``env=``).
-    :param config_maps: :class:`~containerkit.spec.ConfigMapRef` keys, the same way from ``config_dir``.
+    :param config_map_refs: :class:`~containerkit.spec.ConfigMapRef` keys, the same way from ``config_dir``.
     :param secrets_dir: host directory holding ``<secret>/<key>`` files (on the Docker engine's host).
     :param config_dir: host directory holding ``<configmap>/<key>`` files.
-    :param exemptions: ``{rule_id: reason}``: policy rules this task is exempt from, each with why.
+    :param policy_exemptions: ``{rule_id: reason}``: policy rules this task is exempt from, each with why.
     :param policy_mode: ``enforce`` (error findings fail DAG import), ``warn`` or ``off``; default
         ``[containerkit] policy_mode``.
-    :param pin_image_digest: before pulling, resolve the tag to a digest with the registry pre-flight
-        (``containerkit.hooks.preflight.pin_image``) and run exactly that digest.
-    :param registry_conn_id: the ``containerkit_registry`` connection the pre-flight uses.
+    :param pin_image_digest: pre-flight: before pulling, resolve the (rendered) image tag to a digest
+        with the registry (``containerkit.hooks.preflight.pin_image``), fail fast with a diagnosis
+        (``ImagePull:not-found`` / ``:unauthorized`` / ``:rate-limited`` / ``:unreachable``) if it
+        cannot be pulled, and run exactly ``repo@sha256:...``.
+    :param registry_conn_id: the ``containerkit_registry`` connection the pre-flight uses (None:
+        anonymous access to the registry the image names).
     :param mount_tmp_dir: as stock, but default ``False``: no host temp directory is bind-mounted.
     :param auto_remove: as stock, but default ``"force"``: the container is removed after success,
         failure and kill. ``"success"`` keeps failed containers, ``"never"`` keeps all (debugging).
@@ -146,12 +150,12 @@ class SecureDockerOperator(DockerOperator):
         image: str | None = None,
         spec: ContainerSpec | None = None,
         resources: Any = None,
-        profile: Any = None,
-        secrets: Sequence[SecretRef] | None = None,
-        config_maps: Sequence[ConfigMapRef] | None = None,
+        security: Any = None,
+        secret_refs: Sequence[SecretRef] | None = None,
+        config_map_refs: Sequence[ConfigMapRef] | None = None,
         secrets_dir: str | None = None,
         config_dir: str | None = None,
-        exemptions: Mapping[str, str] | None = None,
+        policy_exemptions: Mapping[str, str] | None = None,
         policy_mode: Literal["enforce", "warn", "off"] | None = None,
         pin_image_digest: bool = False,
         registry_conn_id: str | None = None,
@@ -173,12 +177,12 @@ class SecureDockerOperator(DockerOperator):
         changes: dict[str, Any] = {}
         if resources is not None:
             changes["resources"] = resources
-        if profile is not None:
-            changes["security"] = profile
-        if secrets is not None:
-            changes["secrets"] = tuple(secrets)
-        if config_maps is not None:
-            changes["config_maps"] = tuple(config_maps)
+        if security is not None:
+            changes["security"] = security
+        if secret_refs is not None:
+            changes["secrets"] = tuple(secret_refs)
+        if config_map_refs is not None:
+            changes["config_maps"] = tuple(config_map_refs)
         parse_image = _PARSE_TIME_IMAGE if _templated(image) else image
         self.spec: ContainerSpec = (
             spec.replace(image=parse_image, **changes)
@@ -187,7 +191,7 @@ class SecureDockerOperator(DockerOperator):
         )
         self.secrets_dir = secrets_dir
         self.config_dir = config_dir
-        self.exemptions: dict[str, str] = dict(exemptions or {})
+        self.policy_exemptions: dict[str, str] = dict(policy_exemptions or {})
         self.policy_mode = policy_mode
         self.pin_image_digest = pin_image_digest
         self.registry_conn_id = registry_conn_id
@@ -318,7 +322,7 @@ class SecureDockerOperator(DockerOperator):
         check_docker_run(
             policy_data,
             mode=self.policy_mode,
-            exemptions=self.exemptions,
+            exemptions=self.policy_exemptions,
             where=f"task {dag_id}.{self.task_id}" if dag_id else f"task {self.task_id}",
             obj=obj,
         )
@@ -336,10 +340,12 @@ class SecureDockerOperator(DockerOperator):
         self._kill_diagnosis = None
         self._removed = False
         self._normalize_mounts()
-        if self.pin_image_digest:
-            from containerkit.hooks.preflight import pin_image
-
-            self.image = pin_image(self.image, self.registry_conn_id)
+        self.image = preflight_image(
+            self.image,
+            pin_image_digest=self.pin_image_digest,
+            registry_conn_id=self.registry_conn_id,
+            task_id=self.task_id,
+        )
         self._pull_if_needed()
         return self._run_image()
 

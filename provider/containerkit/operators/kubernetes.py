@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.cncf.kubernetes import __version__ as CNCF_KUBERNETES_VERSION
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
@@ -41,9 +41,10 @@ from packaging.version import Version
 
 from containerkit.diagnostics.kubernetes import LOG_TAIL_LINES, diagnose_pod
 from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
+from containerkit.hooks.preflight import preflight_image
 from containerkit.policy.enforce import check_pod
 from containerkit.policy.model import ObjectRef
-from containerkit.spec import ContainerSpec, SecurityProfile
+from containerkit.spec import ContainerSpec, Resources, SecurityProfile
 from containerkit.spec.references import ConfigMapRef, SecretRef
 from containerkit.triggers.kubernetes import (
     FatalStartup,
@@ -135,15 +136,26 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
     Takes every :class:`~airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator`
     parameter, plus:
 
-    :param spec: the whole container description; when given, ``resources``, ``security``,
-        ``secret_refs`` and ``config_map_refs`` must not be (put them in the spec).
-    :param resources: a resource preset (``"xs"`` .. ``"xl"``, default ``"s"``) or a mapping of requests
-        and limits overrides.
-    :param security: ``"restricted"`` (default), ``"baseline"`` or a :class:`SecurityProfile`.
+    :param spec: a full :class:`~containerkit.spec.ContainerSpec`; ``resources``, ``security``,
+        ``secret_refs`` and ``config_map_refs`` given here replace its fields (``image``, a stock
+        parameter, wins over the spec's as any stock parameter does).
+    :param resources: a preset name (``"xs"`` .. ``"xl"``, default ``"s"``), a mapping of overrides
+        (``{"preset": "m", "memory": "3Gi"}``) or :class:`~containerkit.spec.Resources`: requests and
+        limits of the base container.
+    :param security: ``"restricted"`` (default), ``"baseline"`` or a
+        :class:`~containerkit.spec.SecurityProfile`.
     :param secret_refs: :class:`~containerkit.spec.SecretRef` keys delivered as env vars or files.
     :param config_map_refs: :class:`~containerkit.spec.ConfigMapRef` keys delivered as env vars or files.
-    :param policy_mode: ``enforce`` / ``warn`` / ``off``; default from ``[containerkit] policy_mode``.
-    :param policy_exemptions: rule id -> reason, for the rules this task may break.
+    :param policy_exemptions: ``{rule_id: reason}``: policy rules this task is exempt from, each with why.
+    :param policy_mode: ``enforce`` (error findings fail DAG import), ``warn`` or ``off``; default
+        ``[containerkit] policy_mode``.
+    :param pin_image_digest: pre-flight: before the pod is created, resolve the (rendered) image tag to a
+        digest with the registry (``containerkit.hooks.preflight.pin_image``), fail fast with a
+        diagnosis (``ImagePull:not-found`` / ``:unauthorized`` / ``:rate-limited`` / ``:unreachable``)
+        and no pod if it cannot be pulled, and launch exactly ``repo@sha256:...`` (policy checks that).
+    :param registry_conn_id: the ``containerkit_registry`` connection the pre-flight uses (None:
+        anonymous access to the registry the image names). The kubelet still pulls with the pod's
+        ``image_pull_secrets``.
     :param fail_fast: stop waiting as soon as the pod's status and events show it can never start.
 
     Defaults that differ from the stock operator: ``log_events_on_failure=True``,
@@ -157,12 +169,14 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         self,
         *,
         spec: ContainerSpec | None = None,
-        resources: str | Mapping[str, Any] | None = None,
+        resources: str | Mapping[str, Any] | Resources | None = None,
         security: str | SecurityProfile | None = None,
-        secret_refs: Sequence[SecretRef] = (),
-        config_map_refs: Sequence[ConfigMapRef] = (),
-        policy_mode: str | None = None,
+        secret_refs: Sequence[SecretRef] | None = None,
+        config_map_refs: Sequence[ConfigMapRef] | None = None,
         policy_exemptions: Mapping[str, str] | None = None,
+        policy_mode: Literal["enforce", "warn", "off"] | None = None,
+        pin_image_digest: bool = False,
+        registry_conn_id: str | None = None,
         fail_fast: bool = True,
         log_events_on_failure: bool = True,
         log_pod_spec_on_failure: bool = False,
@@ -176,7 +190,9 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             **kwargs,
         )
         self.policy_mode = policy_mode
-        self.policy_exemptions = dict(policy_exemptions or {})
+        self.policy_exemptions: dict[str, str] = dict(policy_exemptions or {})
+        self.pin_image_digest = pin_image_digest
+        self.registry_conn_id = registry_conn_id
         self.fail_fast = fail_fast
         self.container_spec = self._make_spec(spec, resources, security, secret_refs, config_map_refs)
         self._diagnosis: Diagnosis | None = None
@@ -193,32 +209,26 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
     def _make_spec(
         self,
         spec: ContainerSpec | None,
-        resources: str | Mapping[str, Any] | None,
+        resources: str | Mapping[str, Any] | Resources | None,
         security: str | SecurityProfile | None,
-        secret_refs: Sequence[SecretRef],
-        config_map_refs: Sequence[ConfigMapRef],
+        secret_refs: Sequence[SecretRef] | None,
+        config_map_refs: Sequence[ConfigMapRef] | None,
     ) -> ContainerSpec | None:
+        changes: dict[str, Any] = {}
+        if resources is not None:
+            changes["resources"] = resources
+        if security is not None:
+            changes["security"] = security
+        if secret_refs is not None:
+            changes["secrets"] = tuple(secret_refs)
+        if config_map_refs is not None:
+            changes["config_maps"] = tuple(config_map_refs)
         if spec is not None:
-            extras: dict[str, Any] = {"resources": resources, "security": security}
-            extras.update(secret_refs=secret_refs, config_map_refs=config_map_refs)
-            given = [name for name, value in extras.items() if value]
-            if given:
-                from containerkit.errors import SpecError
-
-                raise SpecError(
-                    given[0], extras[given[0]], "given together with spec", f"set {given[0]} inside the spec"
-                )
-            return spec
-        if self.image is None and not (resources or security or secret_refs or config_map_refs):
+            return spec.replace(**changes) if changes else spec
+        if self.image is None and not changes:
             return None  # the pod comes from pod_template_file / full_pod_spec only: checked at run time
         image = self.image if self.image and "{{" not in self.image else _TEMPLATED_IMAGE
-        return ContainerSpec(
-            image=image,
-            resources=resources,
-            security=security,
-            secrets=tuple(secret_refs),
-            config_maps=tuple(config_map_refs),
-        )
+        return ContainerSpec(image=image, **changes)
 
     # --- policy -------------------------------------------------------------------------------
 
@@ -262,9 +272,42 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         return hook
 
     def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> V1Pod:
+        if self.pin_image_digest and context is not None and not dry_run:
+            # Before the build, so the stock merge, pod_mutation_hook and policy all see the pinned image.
+            self.image = preflight_image(
+                self._base_image(),
+                pin_image_digest=self.pin_image_digest,
+                registry_conn_id=self.registry_conn_id,
+                task_id=self.task_id,
+            )
         pod = super().build_pod_request_obj(context, dry_run=dry_run)
         self._check_policy(pod, stage="run time (final pod after merge and pod_mutation_hook)")
         return pod
+
+    def _base_image(self) -> str:
+        """The base container's image as the stock merge resolves it: ``image``, else the templates'."""
+        if self.image:
+            return str(self.image)
+        templates = [self.full_pod_spec]
+        if self.pod_template_file:
+            templates.append(PodGenerator.deserialize_model_file(self.pod_template_file))
+        elif self.pod_template_dict:
+            templates.append(PodGenerator.deserialize_model_dict(self.pod_template_dict))
+        for template in templates:
+            for container in (template.spec.containers if template and template.spec else None) or []:
+                if container.name == self.base_container_name and container.image not in (
+                    None,
+                    _TEMPLATED_IMAGE,
+                ):
+                    return str(container.image)
+        from containerkit.errors import SpecError
+
+        raise SpecError(
+            "image",
+            None,
+            "pin_image_digest needs the base container's image",
+            "pass image= (or give the base container an image in the spec or pod template)",
+        )
 
     # --- fail fast ----------------------------------------------------------------------------
 

@@ -23,9 +23,8 @@ from containerkit.policy.engine import pod_target
 from containerkit.policy.model import ObjectRef, Target
 from containerkit.policy.sources.located import SourceError
 
-# Attribute names containerkit operators expose (and ``task_policy`` reads) for per-task policy:
-# SecureKubernetesPodOperator.policy_exemptions, SecureDockerOperator.exemptions.
-EXEMPTIONS_ATTRS = ("policy_exemptions", "exemptions")
+# The attribute both containerkit operators expose (and ``task_policy`` reads) for per-task policy.
+EXEMPTIONS_ATTR = "policy_exemptions"
 RUN_SETTINGS_METHOD = "containerkit_run_settings"
 
 _LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
@@ -46,10 +45,9 @@ def _policy_off() -> Iterator[None]:
 
 def task_exemptions(task: Any) -> dict[str, str]:
     """The task's own ``{rule_id: reason}`` exemptions (containerkit operators), else ``{}``."""
-    for attr in EXEMPTIONS_ATTRS:
-        value = getattr(task, attr, None)
-        if isinstance(value, Mapping):
-            return {str(k): str(v) for k, v in value.items()}
+    value = getattr(task, EXEMPTIONS_ATTR, None)
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
     return {}
 
 
