@@ -32,7 +32,8 @@ def test_every_cause_has_a_fixture() -> None:
     causes = {load(name)["expect"]["cause"] for name in CASES}
     required = {
         "OOMKilled", "NonZeroExit", "CrashLoopBackOff", "ImagePullBackOff:not-found",
-        "ImagePullBackOff:unauthorized", "ImagePullBackOff:rate-limited", "InvalidImageName",
+        "ImagePullBackOff:unauthorized", "ImagePullBackOff:rate-limited", "ImagePullBackOff:unreachable",
+        "InvalidImageName",
         "CreateContainerConfigError:secret-missing", "CreateContainerConfigError:secret-key-missing",
         "CreateContainerConfigError:configmap-missing", "CreateContainerConfigError:configmap-key-missing",
         "CreateContainerError", "Unschedulable:insufficient-resources", "Unschedulable:taints",

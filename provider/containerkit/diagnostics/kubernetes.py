@@ -7,7 +7,8 @@ field names (camelCase, as ``kubectl get -o json`` prints them).
 
 The ``cause`` ids are stable and matched on by callers: ``OOMKilled``, ``NonZeroExit``,
 ``CrashLoopBackOff``, ``ImagePullBackOff:not-found`` / ``:unauthorized`` / ``:rate-limited`` /
-``:network`` / ``:unknown``, ``InvalidImageName``, ``ErrImageNeverPull``,
+``:unreachable`` / ``:unknown`` (the first four suffixes are the Docker diagnostics' and the
+registry pre-flight's ``ImagePull:*`` ones), ``InvalidImageName``, ``ErrImageNeverPull``,
 ``CreateContainerConfigError:secret-missing`` / ``:secret-key-missing`` / ``:configmap-missing`` /
 ``:configmap-key-missing`` / ``:run-as-root`` / ``CreateContainerConfigError``,
 ``CreateContainerError``, ``Unschedulable:insufficient-resources`` / ``:taints`` /
@@ -40,7 +41,7 @@ _UNAUTHORIZED = re.compile(
     re.I,
 )
 _NOT_FOUND = re.compile(r"not found|manifest unknown|name unknown|code = NotFound|does not exist", re.I)
-_NETWORK = re.compile(
+_UNREACHABLE = re.compile(
     r"i/o timeout|timeout|connection refused|connection reset|no such host|temporarily unavailable|"
     r"service unavailable|bad gateway|gateway timeout|\b50[234]\b|tls handshake",
     re.I,
@@ -322,9 +323,9 @@ def _image_pull(
             f"image {image} does not exist in the registry",
             "check the repository, tag or digest spelling; push the image before running the task",
         )
-    if _NETWORK.search(text):
+    if _UNREACHABLE.search(text):
         return diagnosis(
-            "network",
+            "unreachable",
             f"the node could not reach the registry for {image}",
             "check the registry host name and the node's network path (proxy, DNS, firewall); "
             "the kubelet keeps retrying",
