@@ -283,6 +283,33 @@ def test_secrets_are_read_only_files_and_stay_out_of_logs_and_xcom(
     assert value not in capfd.readouterr().out
 
 
+def test_pin_image_digest_runs_the_digest_the_engine_pushed(
+    pushed_app: Any, run_dag: Callable[..., Any], docker_client: docker.DockerClient
+) -> None:
+    """The tag (templated) is resolved against the real local registry; the container runs the digest."""
+    dag_id = "ck_dockerop_pinned"
+    since = int(time.time()) - 1
+    dag, failures = build_dag(
+        dag_id,
+        params={"tag": "1.0.1"},
+        image=pushed_app.plain + ":{{ params.tag }}",
+        pin_image_digest=True,
+        resources="xs",
+    )
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success", failures.errors
+    assert xcom(dag_run) == "containerkit app"  # the image's own CMD: cat its payload file
+    # The engine's own record of what the container was created from.
+    events = docker_client.events(
+        since=since,
+        until=int(time.time()) + 1,
+        decode=True,
+        filters={"type": "container", "event": "create", "label": f"containerkit.dag_id={dag_id}"},
+    )
+    images = [event["Actor"]["Attributes"]["image"] for event in events]
+    assert images == [f"{pushed_app.plain}@{pushed_app.digest}"]
+
+
 def test_pin_image_digest_fails_before_any_container_is_created() -> None:
     from containerkit.operators.docker import SecureDockerOperator
 

@@ -1,4 +1,7 @@
-"""Real distribution registries on 127.0.0.1 for the hook tests, and a tiny test image.
+"""Real distribution registries on 127.0.0.1 and tiny test images, for every integration test.
+
+The registry hook tests (``registry/``) and the operators' pre-flight tests (Docker here, Kubernetes in
+``kubernetes/``) share them; each fixture starts only when a test asks for it.
 
 Each registry is Debian's ``docker-registry`` (CNCF distribution) started on a free port with its
 own storage dir: ``plain`` (HTTP, anonymous), ``auth`` (HTTPS with a throwaway CA + htpasswd) and
