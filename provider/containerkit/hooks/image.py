@@ -9,7 +9,6 @@ touches dangling images with that label, so the hook never removes what it did n
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +23,7 @@ from airflow.sdk import BaseHook
 from containerkit.errors import ContainerkitError, SpecError
 from containerkit.hooks.image_tags import ImageTags, check_tag
 from containerkit.hooks.reference import ImageName
+from containerkit.policy.literals import secret_literal
 
 if TYPE_CHECKING:
     from containerkit.hooks.registry import RegistryHook
@@ -35,7 +35,6 @@ APIClient = Any
 BUILT_BY_LABEL = "containerkit.built-by"
 BUILT_BY_VALUE = "ImageHook"
 DEFAULT_DOCKER_CLI = "/usr/bin/docker"  # Debian's client: BuildKit without the buildx plugin
-_SECRET_LOOKING_ARG = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
 _LOG_TAIL = 20
 
 
@@ -107,12 +106,15 @@ class ImageInfo:
 
 
 def _check_build_args(build_args: Mapping[str, str]) -> dict[str, str]:
-    for name in build_args:
-        if _SECRET_LOOKING_ARG.search(name):
+    for name, value in build_args.items():
+        # The same heuristic as the Dockerfile lint's ARG/ENV check (a secret-like name, or a
+        # credential-shaped value under any name).
+        why = secret_literal(str(name), value)
+        if why:
             raise SpecError(
                 f"build_args.{name}",
                 "<redacted>",
-                "build args are stored in the image history, readable by anyone who pulls it",
+                f"{why}: build args are stored in the image history, readable by anyone who pulls it",
                 "pass credentials as a BuildKit secret (ca_secret / secrets=) and RUN --mount=type=secret",
             )
     return {str(k): str(v) for k, v in build_args.items()}

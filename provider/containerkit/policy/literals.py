@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 _SECRET_NAME = re.compile(
-    r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|AUTH|FERNET|DSN)",
+    r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|FERNET|DSN"
+    r"|AUTH(ORIZATION)?(?![A-Z0-9]))",  # BASIC_AUTH, AUTH_HEADER; not AUTHOR or AUTHORITY
     re.I,
 )
 # Names that *refer to* or *configure* a secret mechanism rather than hold a secret
@@ -31,6 +32,11 @@ _PLACEHOLDER = re.compile(
 )
 
 
+def secret_like_name(name: str) -> bool:
+    """Whether a variable or argument called ``name`` would hold a secret (not merely point to one)."""
+    return bool(_SECRET_NAME.search(name)) and not _REFERENCE_SUFFIX.search(name)
+
+
 def secret_literal(name: str, value: object) -> str | None:
     """Why ``name=value`` looks like a literal secret, or ``None``.
 
@@ -44,11 +50,7 @@ def secret_literal(name: str, value: object) -> str | None:
         return None
     if _SECRET_VALUE.search(text):
         return "value has the shape of a credential"
-    if (
-        _SECRET_NAME.search(name)
-        and not _REFERENCE_SUFFIX.search(name)
-        and text.lower() not in {"true", "false"}
-    ):
+    if secret_like_name(name) and text.lower() not in {"true", "false"}:
         return "secret-like name with a literal value"
     return None
 
