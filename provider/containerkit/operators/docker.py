@@ -64,7 +64,7 @@ from containerkit.diagnostics.docker import LOG_TAIL_LINES, diagnose_container, 
 from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis  # noqa: E402
 from containerkit.docker.run_settings import REDACTED, DockerRunSettings, render_docker  # noqa: E402
 from containerkit.hooks.preflight import preflight_image  # noqa: E402
-from containerkit.spec import ConfigMapRef, ContainerSpec, SecretRef  # noqa: E402
+from containerkit.spec import ConfigMapRef, ContainerSpec, Resources, SecretRef, SecurityProfile  # noqa: E402
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -149,8 +149,8 @@ class SecureDockerOperator(DockerOperator):
         *,
         image: str | None = None,
         spec: ContainerSpec | None = None,
-        resources: Any = None,
-        security: Any = None,
+        resources: str | Mapping[str, Any] | Resources | None = None,
+        security: str | SecurityProfile | None = None,
         secret_refs: Sequence[SecretRef] | None = None,
         config_map_refs: Sequence[ConfigMapRef] | None = None,
         secrets_dir: str | None = None,
