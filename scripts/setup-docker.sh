@@ -41,11 +41,11 @@ if ! engine_up; then
 fi
 log "engine: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 
-if [ -x "$venv/bin/docker-compose" ]; then
+if ! docker compose version >/dev/null 2>&1 && [ -x "$venv/bin/docker-compose" ]; then
   mkdir -p "$HOME/.docker/cli-plugins"
   ln -sf "$(readlink -f "$venv/bin/docker-compose")" "$HOME/.docker/cli-plugins/docker-compose"
-  log "compose: $(docker compose version --short)"
 fi
+log "compose: $(docker compose version --short 2>/dev/null || echo 'not available')"
 
 if command -v debootstrap >/dev/null; then
   bash docker/airgap/build-bases.sh "${CONTAINERKIT_BASES:-all}" || { log "base image build failed"; exit 1; }
