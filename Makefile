@@ -39,7 +39,7 @@ check: setup  ## ruff and mypy
 	cd provider && ../$(VENV)/bin/mypy --config-file ../pyproject.toml
 
 test: docker tools check  ## set up everything and run the whole test suite (what CI runs)
-	$(VENV)/bin/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 unit: setup  ## fast unit tests only
 	$(VENV)/bin/pytest -q tests/unit $(PYTEST_ARGS)
