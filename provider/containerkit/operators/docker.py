@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from packaging.specifiers import SpecifierSet
+from containerkit.operators.versions import version_in
 
 SUPPORTED_DOCKER_PROVIDER = ">=4.6.1,<4.7"
 """apache-airflow-providers-docker versions whose ``DockerOperator`` internals this module overrides."""
@@ -43,7 +43,7 @@ def _check_docker_provider(spec: str = SUPPORTED_DOCKER_PROVIDER) -> str:
             "containerkit.operators.docker needs apache-airflow-providers-docker "
             f"({spec}): pip install 'apache-airflow-providers-docker{spec}'"
         ) from None
-    if found not in SpecifierSet(spec):
+    if not version_in(found, spec):
         raise ImportError(
             f"containerkit.operators.docker overrides DockerOperator internals of "
             f"apache-airflow-providers-docker {spec}, but {found} is installed. Install a supported "
@@ -60,14 +60,16 @@ from airflow.providers.docker.operators.docker import DockerOperator, fetch_logs
 from docker.errors import DockerException, NotFound  # noqa: E402
 from docker.types import LogConfig, Mount  # noqa: E402
 
-from containerkit.diagnostics.docker import LOG_TAIL_LINES, diagnose_container, diagnose_docker_error  # noqa: E402
-from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis  # noqa: E402
-from containerkit.docker.run_settings import REDACTED, DockerRunSettings, render_docker  # noqa: E402
-from containerkit.hooks.preflight import preflight_image  # noqa: E402
-from containerkit.spec import ConfigMapRef, ContainerSpec, Resources, SecretRef, SecurityProfile  # noqa: E402
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from containerkit.diagnostics.model import Diagnosis
+    from containerkit.docker.run_settings import DockerRunSettings
+    from containerkit.spec import ConfigMapRef, ContainerSpec, Resources, SecretRef, SecurityProfile
+
+# Only what the class definitions need is imported above (the stock operator's own modules); the spec,
+# renderer, policy and diagnostics modules load on first use, so importing this module for a DAG file
+# adds little on top of importing DockerOperator.
 
 STAGING_DIR = "/run/containerkit"
 """Where staged files (TaskFlow payloads) appear: a per-container anonymous volume, removed with it."""
@@ -75,8 +77,9 @@ STAGING_DIR = "/run/containerkit"
 MANAGED_LABEL = "containerkit.managed"
 _TEMPLATE_MARKERS = ("{{", "{%")
 _PARSE_TIME_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
-# Log lines the diagnosis quotes; the stock operator already streamed every line to the task log.
-_DIAGNOSIS_LOG_LINES = LOG_TAIL_LINES * 5
+# Log lines the diagnosis quotes, in units of the diagnostics' LOG_TAIL_LINES; the stock operator already
+# streamed every line to the task log.
+_DIAGNOSIS_LOG_TAILS = 5
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,12 @@ class ContainerConfig(NamedTuple):
     create: dict[str, Any]
     host: dict[str, Any]
     policy: dict[str, Any]
+
+
+def _new_spec(**fields: Any) -> ContainerSpec:
+    from containerkit.spec import ContainerSpec
+
+    return ContainerSpec(**fields)
 
 
 def _templated(value: object) -> bool:
@@ -185,9 +194,7 @@ class SecureDockerOperator(DockerOperator):
             changes["config_maps"] = tuple(config_map_refs)
         parse_image = _PARSE_TIME_IMAGE if _templated(image) else image
         self.spec: ContainerSpec = (
-            spec.replace(image=parse_image, **changes)
-            if spec
-            else ContainerSpec(image=parse_image, **changes)
+            spec.replace(image=parse_image, **changes) if spec else _new_spec(image=parse_image, **changes)
         )
         self.secrets_dir = secrets_dir
         self.config_dir = config_dir
@@ -208,6 +215,8 @@ class SecureDockerOperator(DockerOperator):
 
     def render_settings(self) -> DockerRunSettings:
         """The spec rendered for Docker, with the (templated, possibly pinned) image of this run."""
+        from containerkit.docker.run_settings import render_docker
+
         spec = self.spec if str(self.spec.image) == self.image else self.spec.replace(image=self.image)
         return render_docker(spec, secrets_dir=self.secrets_dir, config_dir=self.config_dir)
 
@@ -220,6 +229,8 @@ class SecureDockerOperator(DockerOperator):
         Rendered settings first, then each stock parameter the user passed. ``runtime=False`` (parse time)
         reads no files: env-form secrets and ``env_file`` are left out, secret env values stay redacted.
         """
+        from containerkit.docker.run_settings import REDACTED
+
         settings = self.render_settings()
         given = self._explicit
         host: dict[str, Any] = settings.host_config_kwargs()
@@ -340,6 +351,8 @@ class SecureDockerOperator(DockerOperator):
         self._kill_diagnosis = None
         self._removed = False
         self._normalize_mounts()
+        from containerkit.hooks.preflight import preflight_image
+
         self.image = preflight_image(
             self.image,
             pin_image_digest=self.pin_image_digest,
@@ -351,6 +364,9 @@ class SecureDockerOperator(DockerOperator):
 
     def _pull_if_needed(self) -> None:
         """The stock pull step, with errors (raised, or reported inside the stream) diagnosed."""
+        from containerkit.diagnostics.docker import diagnose_docker_error
+        from containerkit.diagnostics.model import ContainerTaskFailed
+
         try:
             if not self.force_pull and self.cli.images(name=self.image):
                 return
@@ -375,6 +391,9 @@ class SecureDockerOperator(DockerOperator):
             self.environment["AIRFLOW_TMP_DIR"] = self.tmp_dir
         else:
             self.environment.pop("AIRFLOW_TMP_DIR", None)
+        from containerkit.diagnostics.docker import diagnose_docker_error
+        from containerkit.diagnostics.model import ContainerTaskFailed
+
         create, host, policy = self.container_config(target_mounts, runtime=True)
         self.check_policy(policy)
         try:
@@ -406,19 +425,23 @@ class SecureDockerOperator(DockerOperator):
 
     def _finish(self, container_id: str, log_lines: list[str]) -> list[str] | str | None:
         """Wait, read the evidence, then decide: diagnosis on failure, XCom value on success."""
+        from containerkit.diagnostics.docker import LOG_TAIL_LINES, diagnose_container
+        from containerkit.diagnostics.model import ContainerTaskFailed
+
         try:
             status = self.cli.wait(container_id)
             inspect = self.cli.inspect_container(container_id)
         except NotFound:
             # on_kill removed the container while we streamed its logs; it kept the evidence.
-            raise ContainerTaskFailed(self._kill_diagnosis or _KILLED, where=self._where()) from None
+            raise ContainerTaskFailed(self._kill_diagnosis or _killed(), where=self._where()) from None
         exit_code = int(status.get("StatusCode", inspect["State"].get("ExitCode", 0)))
         if exit_code in self.skip_on_exit_code:
             raise DockerContainerFailedSkipException(
                 f"Docker container returned exit code {exit_code}. Skipping.",
                 logs=list[str | bytes](log_lines),
             )
-        diagnosis = diagnose_container(inspect, "\n".join(log_lines[-_DIAGNOSIS_LOG_LINES:]))
+        tail = log_lines[-LOG_TAIL_LINES * _DIAGNOSIS_LOG_TAILS :]
+        diagnosis = diagnose_container(inspect, "\n".join(tail))
         if diagnosis is None and exit_code != 0:  # the wait result and inspect disagree: trust the wait
             diagnosis = diagnose_container(
                 {**inspect, "State": {**inspect["State"], "ExitCode": exit_code}}, "\n".join(log_lines)
@@ -472,12 +495,16 @@ class SecureDockerOperator(DockerOperator):
         """Stop the container (SIGTERM, SIGKILL after ``stop_timeout``), keep its evidence, remove it."""
         if self.container is None or not self.hook.client_created:
             return
+        from containerkit.diagnostics.docker import LOG_TAIL_LINES, diagnose_container
+
         container_id = self.container["Id"]
         try:
             self.log.info("Stopping container %s", container_id[:12])
             self.cli.stop(container_id, timeout=self.stop_timeout)
             inspect = self.cli.inspect_container(container_id)
-            logs = self.cli.logs(container_id, stdout=True, stderr=True, tail=_DIAGNOSIS_LOG_LINES)
+            logs = self.cli.logs(
+                container_id, stdout=True, stderr=True, tail=LOG_TAIL_LINES * _DIAGNOSIS_LOG_TAILS
+            )
             self._kill_diagnosis = diagnose_container(inspect, logs.decode("utf-8", "replace"))
         except NotFound:
             return  # already gone: execute's cleanup removed it (execution_timeout path)
@@ -494,11 +521,14 @@ class _StreamError(Exception):
         self.explanation = explanation
 
 
-_KILLED = Diagnosis(
-    cause="KilledBySignal:SIGTERM",
-    summary="the task was killed and its container stopped before it finished",
-    fix="If the task was not stopped on purpose, raise execution_timeout or find who stopped it.",
-)
+def _killed() -> Diagnosis:
+    from containerkit.diagnostics.model import Diagnosis
+
+    return Diagnosis(
+        cause="KilledBySignal:SIGTERM",
+        summary="the task was killed and its container stopped before it finished",
+        fix="If the task was not stopped on purpose, raise execution_timeout or find who stopped it.",
+    )
 
 
 def _numeric_user(user: str | int | None) -> tuple[int | None, int | None]:

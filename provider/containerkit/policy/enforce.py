@@ -9,13 +9,14 @@ pod is caught.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from containerkit.errors import ContainerkitError, SpecError
-from containerkit.policy.model import REGISTRY, Finding, ObjectRef, Severity
+from containerkit.policy.model import Finding, ObjectRef, Severity
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +53,41 @@ def _violation_message(where: str, findings: Sequence[Finding]) -> str:
 
 
 def resolve_mode(mode: str | None = None) -> PolicyMode:
-    """The effective mode: the per-task value, else Airflow config / env, else ``enforce``."""
+    """The effective mode: the per-task value, else the env var, else Airflow config, else ``enforce``."""
     value = mode
     if value is None:
         value = os.environ.get(ENV_VAR)
     if value is None:
-        try:
-            from airflow.configuration import conf
-
-            value = conf.get(CONFIG_SECTION, CONFIG_KEY, fallback=DEFAULT_MODE)
-        except Exception:  # Airflow absent or unconfigured: the safe default applies
-            value = DEFAULT_MODE
+        value = configured_mode()
     value = (value or DEFAULT_MODE).strip().lower()
     if value not in MODES:
         raise SpecError("policy_mode", value, "unknown policy mode", f"use one of {', '.join(MODES)}")
     return value  # type: ignore[return-value]
 
 
+@functools.cache
+def configured_mode() -> str:
+    """``[containerkit] policy_mode`` from Airflow's config, read once per process.
+
+    Every task resolves its mode at DAG parse, and ``conf.get`` costs as much as evaluating a rule set,
+    so the config value is cached like Airflow's own settings; the env var is still read per call.
+    ``configured_mode.cache_clear()`` re-reads it (after ``conf.set`` in a test).
+    """
+    try:
+        from airflow.configuration import conf
+
+        return str(conf.get(CONFIG_SECTION, CONFIG_KEY, fallback=DEFAULT_MODE))
+    except Exception:  # Airflow absent or unconfigured: the safe default applies
+        return DEFAULT_MODE
+
+
 def validate_exemptions(exemptions: Mapping[str, str] | None) -> dict[str, str]:
     """Exemptions must name real rules and give a reason; anything else is a spec error at parse time."""
-    from containerkit.policy.engine import load_rules
+    from containerkit.policy.engine import known_rule
 
-    load_rules()
     out: dict[str, str] = {}
     for rule_id, reason in (exemptions or {}).items():
-        if rule_id not in REGISTRY:
+        if not known_rule(rule_id):
             raise SpecError(
                 f"policy_exemptions[{rule_id!r}]",
                 reason,
@@ -134,13 +145,14 @@ def check_pod(
     rule_sets: Sequence[str] | None = None,
 ) -> list[Finding]:
     """Evaluate a rendered ``V1Pod`` (or pod dict) and enforce the result; see :func:`enforce_findings`."""
-    if resolve_mode(mode) == "off":
+    effective = resolve_mode(mode)
+    if effective == "off":
         validate_exemptions(exemptions)
         return []
     from containerkit.policy.engine import evaluate_pod
 
     return enforce_findings(
-        evaluate_pod(pod, obj=obj, rule_sets=rule_sets), mode=mode, where=where, exemptions=exemptions
+        evaluate_pod(pod, obj=obj, rule_sets=rule_sets), mode=effective, where=where, exemptions=exemptions
     )
 
 
@@ -154,11 +166,15 @@ def check_docker_run(
     rule_sets: Sequence[str] | None = None,
 ) -> list[Finding]:
     """Evaluate rendered docker run settings and enforce the result; see :func:`enforce_findings`."""
-    if resolve_mode(mode) == "off":
+    effective = resolve_mode(mode)
+    if effective == "off":
         validate_exemptions(exemptions)
         return []
     from containerkit.policy.engine import evaluate_docker_run
 
     return enforce_findings(
-        evaluate_docker_run(data, obj=obj, rule_sets=rule_sets), mode=mode, where=where, exemptions=exemptions
+        evaluate_docker_run(data, obj=obj, rule_sets=rule_sets),
+        mode=effective,
+        where=where,
+        exemptions=exemptions,
     )

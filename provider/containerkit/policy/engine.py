@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,15 +22,28 @@ SUPPRESSION_WITHOUT_REASON = "CK001"
 UNKNOWN_SUPPRESSION = "CK002"
 CORE_RULE_SET = "core"
 
-_loaded = False
+_loaded: set[str] = set()
 
 
-def load_rules() -> None:
-    """Import every rule module once so the registry is complete."""
-    global _loaded
-    if not _loaded:
-        importlib.import_module("containerkit.policy.rules")
-        _loaded = True
+def load_rules(kind: str | None = None) -> None:
+    """Import the rule modules once so the registry is complete: every module, or for ``kind`` only
+    the modules with rules for that kind (``rules.KIND_MODULES``), which is all evaluating it needs."""
+    from containerkit.policy.rules import KIND_MODULES, MODULES
+
+    names = KIND_MODULES.get(kind, MODULES) if kind is not None else MODULES
+    for name in names:
+        if name not in _loaded:
+            module = f"containerkit.policy.rules.{name}"
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+            _loaded.add(name)
+
+
+def known_rule(rule_id: str) -> bool:
+    """Whether ``rule_id`` names a registered rule (loading every rule module if it is not yet found)."""
+    if rule_id not in REGISTRY:
+        load_rules()
+    return rule_id in REGISTRY
 
 
 def rule_sets() -> list[str]:
@@ -42,18 +56,31 @@ def rule_sets() -> list[str]:
     return list(seen)
 
 
+# (kind, rule sets, registry size, overrides size) -> selected rules. Rules only ever get added (at
+# import), so the sizes tell a stale entry; operators evaluate every task's pod at DAG parse.
+_SELECTED: dict[tuple[str, tuple[str, ...] | None, int, int], tuple[Rule, ...]] = {}
+
+
 def select(kind: str, sets: Sequence[str] | None = None) -> list[Rule]:
     """The rules that run on a target of ``kind``, overridden rules dropped."""
-    load_rules()
-    wanted = None if sets is None else set(sets)
-    chosen = [
-        r
-        for r in REGISTRY
-        if kind in r.targets and r.rule_set != CORE_RULE_SET and (wanted is None or r.rule_set in wanted)
-    ]
-    ids = {r.id for r in chosen}
-    replaced = {old for new, olds in OVERRIDES.items() if new in ids for old in olds}
-    return [r for r in chosen if r.id not in replaced]
+    return list(_select(kind, sets))
+
+
+def _select(kind: str, sets: Sequence[str] | None) -> tuple[Rule, ...]:
+    load_rules(kind)
+    key = (kind, None if sets is None else tuple(sets), len(REGISTRY._rules), len(OVERRIDES))
+    found = _SELECTED.get(key)
+    if found is None:
+        wanted = None if sets is None else set(sets)
+        chosen = [
+            r
+            for r in REGISTRY
+            if kind in r.targets and r.rule_set != CORE_RULE_SET and (wanted is None or r.rule_set in wanted)
+        ]
+        ids = {r.id for r in chosen}
+        replaced = {old for new, olds in OVERRIDES.items() if new in ids for old in olds}
+        found = _SELECTED[key] = tuple(r for r in chosen if r.id not in replaced)
+    return found
 
 
 def _suppression_path(target: Target) -> str:
@@ -77,7 +104,7 @@ def evaluate(target: Target, rule_sets: Sequence[str] | None = None) -> list[Fin
     """
     findings: list[Finding] = []
     honoured = {rid for rid, reason in target.suppressions.items() if reason.strip()}
-    for r in select(target.kind, rule_sets):
+    for r in _select(target.kind, rule_sets):
         if r.id in honoured:
             continue
         for v in r.check(target.data):
@@ -99,7 +126,7 @@ def evaluate(target: Target, rule_sets: Sequence[str] | None = None) -> list[Fin
 def _suppression_findings(target: Target) -> Iterable[Finding]:
     path = _rebase_path(target, _suppression_path(target))
     for rid, reason in target.suppressions.items():
-        if rid not in REGISTRY:
+        if not known_rule(rid):
             r = REGISTRY.get(UNKNOWN_SUPPRESSION)
             yield Finding(
                 rule_id=r.id,
@@ -125,9 +152,9 @@ def pod_to_dict(pod: Any) -> dict[str, Any]:
     """A ``V1Pod`` (or an already-serialised dict) as the API-form dict rules read."""
     if isinstance(pod, Mapping):
         return dict(pod)
-    from kubernetes.client import ApiClient
+    from containerkit.kubernetes.manifests import to_dict
 
-    data = ApiClient().sanitize_for_serialization(pod)
+    data = to_dict(pod)
     if not isinstance(data, dict):
         raise TypeError(f"cannot serialise {type(pod).__name__} as a pod")
     return data
