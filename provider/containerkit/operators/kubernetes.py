@@ -34,36 +34,30 @@ from airflow.providers.cncf.kubernetes.utils.pod_manager import (
 )
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException
-from kubernetes.client import ApiClient, V1Pod
+from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
 
-from containerkit.diagnostics.kubernetes import LOG_TAIL_LINES, diagnose_pod
-from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
-from containerkit.hooks.preflight import preflight_image
-from containerkit.policy.enforce import check_pod
-from containerkit.policy.model import ObjectRef
-from containerkit.spec import ContainerSpec, Resources, SecurityProfile
-from containerkit.spec.references import ConfigMapRef, SecretRef
-from containerkit.triggers.kubernetes import (
-    FatalStartup,
-    SecureKubernetesPodTrigger,
-    await_pod_start,
-    diagnosis_from_dict,
-)
+from containerkit.operators.versions import version_in
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
+    from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
+    from containerkit.policy.model import Finding
+    from containerkit.spec import ConfigMapRef, ContainerSpec, Resources, SecretRef, SecurityProfile
+
+# Only what the class definitions need is imported above (the stock operator's own modules); the spec,
+# renderer, policy, diagnostics and trigger modules load on first use, so importing this module for a
+# DAG file adds little on top of importing KubernetesPodOperator.
+
 __all__ = ["SUPPORTED_CNCF_KUBERNETES", "SecureKubernetesPodOperator"]
 
-SUPPORTED_CNCF_KUBERNETES = SpecifierSet(">=10.25.0,<10.26")
+SUPPORTED_CNCF_KUBERNETES = ">=10.25.0,<10.26"
 """The provider versions whose internals this module overrides (``await_pod_start``, ``cleanup``,
 ``trigger_reentry``, the trigger's ``_wait_for_pod_start``). Widen only after re-reading them."""
 
-if Version(CNCF_KUBERNETES_VERSION) not in SUPPORTED_CNCF_KUBERNETES:
+if not version_in(CNCF_KUBERNETES_VERSION, SUPPORTED_CNCF_KUBERNETES):
     raise ImportError(
         f"containerkit.operators.kubernetes supports apache-airflow-providers-cncf-kubernetes "
         f"{SUPPORTED_CNCF_KUBERNETES}, found {CNCF_KUBERNETES_VERSION}: install a supported version "
@@ -93,6 +87,8 @@ class _FailFastPodManager(PodManager):
     async def await_pod_start(
         self, pod: V1Pod, schedule_timeout: int = 120, startup_timeout: int = 120, check_interval: int = 1
     ) -> None:
+        from containerkit.triggers.kubernetes import await_pod_start
+
         async def read() -> Any:
             return self.read_pod(pod)
 
@@ -112,9 +108,18 @@ class _FailFastPodManager(PodManager):
             self.stop_watching_events = True
 
 
+def check_pod(pod: V1Pod | Mapping[str, Any], **kwargs: Any) -> list[Finding]:
+    """:func:`containerkit.policy.enforce.check_pod`, imported on first use."""
+    from containerkit.policy.enforce import check_pod as check
+
+    return check(pod, **kwargs)
+
+
 def _sidecar_defaults(profile: SecurityProfile) -> tuple[dict[str, Any], dict[str, Any]]:
     """Resources and security context for the xcom sidecar, rendered from the same profile and presets."""
+    from containerkit.kubernetes.manifests import to_dict
     from containerkit.kubernetes.pod import render_pod
+    from containerkit.spec import ContainerSpec
 
     pod = render_pod(
         ContainerSpec(
@@ -123,11 +128,7 @@ def _sidecar_defaults(profile: SecurityProfile) -> tuple[dict[str, Any], dict[st
         name=None,
     )
     container = pod.spec.containers[0]
-    client = ApiClient()
-    return (
-        client.sanitize_for_serialization(container.resources),
-        client.sanitize_for_serialization(container.security_context),
-    )
+    return to_dict(container.resources), to_dict(container.security_context)
 
 
 class SecureKubernetesPodOperator(KubernetesPodOperator):
@@ -201,10 +202,14 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             from containerkit.kubernetes.pod import full_pod_spec
 
             rendered = full_pod_spec(self.container_spec)
+            self._check_policy(rendered, stage="DAG parse (rendered spec)")
+            if str(self.container_spec.image) == _TEMPLATED_IMAGE:
+                # The image comes from templating, pod_template_file or the user's full_pod_spec: the
+                # placeholder must not reach the pod (in the stock merge it would beat the template's).
+                rendered.spec.containers[0].image = None
             # The stock precedence holds: operator params > full_pod_spec > pod_template_file;
             # a user's own full_pod_spec is laid over the containerkit render.
             self.full_pod_spec = PodGenerator.reconcile_pods(rendered, self.full_pod_spec)
-            self._check_policy(rendered, stage="DAG parse (rendered spec)")
 
     def _make_spec(
         self,
@@ -214,6 +219,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         secret_refs: Sequence[SecretRef] | None,
         config_map_refs: Sequence[ConfigMapRef] | None,
     ) -> ContainerSpec | None:
+        from containerkit.spec import ContainerSpec
+
         changes: dict[str, Any] = {}
         if resources is not None:
             changes["resources"] = resources
@@ -233,24 +240,28 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
     # --- policy -------------------------------------------------------------------------------
 
     def _check_policy(self, pod: V1Pod | Mapping[str, Any], *, stage: str) -> None:
+        from containerkit.policy.model import ObjectRef
+
         ref = ObjectRef(
-            kind="Pod", name=self.name or self.task_id, namespace=self.namespace, task_id=self.task_id
+            kind="Pod",
+            name=self.name or self.task_id,
+            namespace=self.namespace,
+            dag_id=getattr(self, "dag_id", None) or None,
+            task_id=self.task_id,
         )
-        dag_id = getattr(self, "dag_id", None)
-        if dag_id:
-            ref = ObjectRef(
-                kind="Pod", name=ref.name, namespace=ref.namespace, dag_id=dag_id, task_id=self.task_id
-            )
         exemptions = dict(self.policy_exemptions)
-        if stage.startswith("DAG parse") and self.image and "{{" in self.image:
-            # The image is only known after templating; its rules run on the final pod.
+        if stage.startswith("DAG parse") and (
+            "{{" in (self.image or "") or str(getattr(self.container_spec, "image", "")) == _TEMPLATED_IMAGE
+        ):
+            # The image is only known after templating or the merge with a pod template: its rules run
+            # on the final pod.
             from containerkit.policy.engine import load_rules
             from containerkit.policy.model import REGISTRY
 
-            load_rules()
+            load_rules("Pod")
             for rule in REGISTRY:
-                if rule.id not in exemptions and "image" in rule.title:
-                    exemptions[rule.id] = "templated image: checked on the final pod at run time"
+                if rule.id not in exemptions and "Pod" in rule.targets and "image" in rule.title:
+                    exemptions[rule.id] = "image known at run time: checked on the final pod"
         check_pod(
             pod,
             mode=self.policy_mode,
@@ -267,12 +278,16 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             config_file=self.config_file,
             cluster_context=self.cluster_context,
         )
+        from containerkit.spec import SecurityProfile
+
         profile = self.container_spec.security if self.container_spec else SecurityProfile()
         hook.sidecar_defaults = _sidecar_defaults(profile)
         return hook
 
     def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> V1Pod:
         if self.pin_image_digest and context is not None and not dry_run:
+            from containerkit.hooks.preflight import preflight_image
+
             # Before the build, so the stock merge, pod_mutation_hook and policy all see the pinned image.
             self.image = preflight_image(
                 self._base_image(),
@@ -321,6 +336,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         self, *, trigger: BaseTrigger, method_name: str, kwargs: Any = None, timeout: Any = None
     ) -> Any:
         if type(trigger) is KubernetesPodTrigger:
+            from containerkit.triggers.kubernetes import SecureKubernetesPodTrigger
+
             trigger = SecureKubernetesPodTrigger.from_trigger(trigger, fail_fast=self.fail_fast)
         return super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
@@ -338,6 +355,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
 
     def _evidence(self, remote: V1Pod) -> tuple[list[Any], str | None]:
         """The pod's events and the tail of the base container's log, best effort."""
+        from containerkit.diagnostics.kubernetes import LOG_TAIL_LINES
+
         events: list[Any] = []
         logs: str | None = None
         try:
@@ -357,6 +376,10 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
 
     def _diagnose(self, remote: V1Pod | None, in_flight: BaseException | None) -> Diagnosis:
         """What went wrong: a fail-fast diagnosis, else one from the pod's evidence, else the exception."""
+        from containerkit.diagnostics.kubernetes import diagnose_pod
+        from containerkit.diagnostics.model import Diagnosis
+        from containerkit.triggers.kubernetes import FatalStartup
+
         if isinstance(in_flight, FatalStartup):
             return in_flight.diagnosis
         if self._diagnosis is not None:
@@ -401,6 +424,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         return None
 
     def _fail(self, diagnosis: Diagnosis) -> ContainerTaskFailed:
+        from containerkit.diagnostics.model import ContainerTaskFailed
+
         self.log.error("containerkit diagnosis:\n%s", diagnosis.render())
         return ContainerTaskFailed(diagnosis, where=f"task {self.task_id}")
 
@@ -439,6 +464,9 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             raise self._fail(diagnosis) from in_flight
 
     def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
+        from containerkit.diagnostics.model import ContainerTaskFailed
+        from containerkit.triggers.kubernetes import diagnosis_from_dict
+
         self._event_status = event.get("status")
         if event.get("diagnosis"):
             self._diagnosis = diagnosis_from_dict(event["diagnosis"])
@@ -470,6 +498,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
 
     def on_kill(self) -> None:
         if self.pod is not None and not self._killed:
+            from containerkit.diagnostics.kubernetes import diagnose_pod
+
             remote = self._read_remote(self.pod)
             if remote is not None:
                 events, logs = self._evidence(remote)

@@ -1,0 +1,87 @@
+"""``pod_template_file`` without ``image=``: the template's image wins, containerkit's sizing and
+hardening still apply (the placeholder image used at parse never reaches the pod)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube_harness import FakeCluster, succeed
+
+NS = "airflow-tasks"
+TEMPLATE_IMAGE = "registry.example.com/team/from-template:3.1.0"
+
+
+@pytest.fixture
+def template_file(tmp_path: Path) -> str:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "from-template", "labels": {"origin": "template"}},
+        "spec": {
+            "containers": [{"name": "base", "image": TEMPLATE_IMAGE, "command": ["python", "-m", "job"]}],
+        },
+    }
+    path = tmp_path / "pod_template.yaml"
+    path.write_text(yaml.safe_dump(pod))
+    return str(path)
+
+
+def _operator(template_file: str, **kwargs: Any) -> Any:
+    from containerkit.operators.kubernetes import SecureKubernetesPodOperator
+
+    return SecureKubernetesPodOperator(
+        task_id="run",
+        namespace=NS,
+        pod_template_file=template_file,
+        resources="m",
+        startup_check_interval_seconds=1,
+        base_container_status_polling_interval=0.2,
+        **kwargs,
+    )
+
+
+def _base(pod: Any) -> Any:
+    containers = pod["spec"]["containers"] if isinstance(pod, dict) else pod.spec.containers
+    return next(c for c in containers if (c["name"] if isinstance(c, dict) else c.name) == "base")
+
+
+def test_built_pod_keeps_the_template_image_and_gets_the_spec(template_file: str) -> None:
+    from containerkit.spec import RESOURCE_PRESETS
+
+    pod = _operator(template_file).build_pod_request_obj(None, dry_run=True)
+    base = _base(pod)
+    assert base.image == TEMPLATE_IMAGE
+    assert base.command == ["python", "-m", "job"]  # the rest of the template stays too
+    assert pod.metadata.labels["origin"] == "template"
+    medium = RESOURCE_PRESETS["m"]
+    assert base.resources.limits["memory"] == str(medium.memory_limit)
+    assert base.resources.requests["cpu"] == str(medium.cpu_request)
+    context = base.security_context
+    assert context.run_as_non_root is True and context.read_only_root_filesystem is True
+    assert context.capabilities.drop == ["ALL"] and context.allow_privilege_escalation is False
+    assert "containerkit.invalid" not in str(pod.to_dict())
+
+
+def test_pod_created_from_the_template_runs_its_image(
+    fake_cluster: FakeCluster, run_dag: Any, template_file: str
+) -> None:
+    from airflow.sdk import DAG
+
+    fake_cluster.script(TEMPLATE_IMAGE, succeed(["from the template image"]))
+    with DAG(
+        "kpo_template_image", schedule=None, start_date=datetime.datetime(2026, 1, 1), catchup=False
+    ) as dag:
+        _operator(template_file, poll_interval=0.5)
+    dagrun = run_dag(dag)
+    ti = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "run")
+    assert ti.state == "success"
+    created = fake_cluster.created_pods()
+    assert len(created) == 1
+    base = _base(created[0])
+    assert base["image"] == TEMPLATE_IMAGE
+    assert base["securityContext"]["runAsNonRoot"] is True
+    assert base["resources"]["limits"]["memory"]
