@@ -10,7 +10,9 @@ skipped with the reason, never silently dropped:
   image is used for ``CONTAINERKIT_PYTHON_IMAGE`` when it exists and the variable is unset);
 - ``needs:kubernetes``: an Airflow connection ``kubernetes_default`` (``AIRFLOW_CONN_KUBERNETES_DEFAULT``);
 - ``needs:registry``: an Airflow connection ``containerkit_registry_default``
-  (``AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT``).
+  (``AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT``). Without one, when Debian's ``docker-registry``
+  (the CNCF distribution registry) and a Docker engine are present, a throwaway registry is started
+  on 127.0.0.1 for the run and removed afterwards (``--no-local-registry`` turns that off).
 
 Exit status: 0 when every runnable DAG succeeded and none failed to import, 1 otherwise.
 Each DAG's output goes to ``<airflow-home>/reference-logs/<dag_id>.log``; the tail of a failed
@@ -21,9 +23,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +44,6 @@ LOCAL_DEBIAN_IMAGE = "containerkit/base-debian:12"
 @dataclass
 class Row:
     dag_id: str
-    file: str
     result: str
     seconds: float | None = None
     note: str = ""
@@ -112,6 +119,59 @@ def _tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text[-lines:])
 
 
+@contextlib.contextmanager
+def _local_registry(enabled: bool) -> Iterator[str]:
+    """A throwaway distribution registry on 127.0.0.1 as ``containerkit_registry_default``, if possible.
+
+    Yields a note for the table header (empty when nothing was started).
+    """
+    binary = shutil.which("docker-registry")
+    if not enabled or "AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT" in os.environ or not binary:
+        yield ""
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="ck-registry-") as root:
+        config = Path(root) / "config.yml"
+        config.write_text(
+            json.dumps(  # JSON is YAML; the registry reads it as its config file
+                {
+                    "version": 0.1,
+                    "storage": {"filesystem": {"rootdirectory": f"{root}/data"}, "delete": {"enabled": True}},
+                    "http": {"addr": f"127.0.0.1:{port}"},
+                }
+            )
+        )
+        proc = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        yield ""
+                        return
+                    time.sleep(0.2)
+            conn = {
+                "conn_type": "containerkit_registry",
+                "host": f"127.0.0.1:{port}",
+                "extra": {"scheme": "http"},
+            }
+            os.environ["AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT"] = json.dumps(conn)
+            try:
+                yield f"throwaway registry on 127.0.0.1:{port}"
+            finally:
+                os.environ.pop("AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT", None)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row], dict[str, Path]]:
     _configure_env(airflow_home, dags_folder)
     # Airflow's dag-processor puts the DAGs folder on sys.path; shared DAG settings rely on it.
@@ -131,18 +191,23 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
     rows: list[Row] = []
     failed_logs: dict[str, Path] = {}
     for file, error in sorted(bag.import_errors.items()):
-        rows.append(Row("-", Path(file).name, "IMPORT ERROR", note=str(error).strip().splitlines()[-1][:120]))
+        rows.append(
+            Row(
+                Path(file).name,
+                "IMPORT ERROR",
+                note=str(error).strip().splitlines()[-1][:120],
+            )
+        )
     for dag in sorted(bag.dags.values(), key=lambda d: (d.fileloc or "", d.dag_id)):
         if only and dag.dag_id not in only:
             continue
-        file = Path(dag.fileloc).name if dag.fileloc else "?"
         missing = [
             needs.get(tag.split(":", 1)[1], (False, f"unknown requirement {tag!r}"))[1]
             for tag in sorted(dag.tags or ())
             if tag.startswith("needs:") and not needs.get(tag.split(":", 1)[1], (False, ""))[0]
         ]
         if missing:
-            rows.append(Row(dag.dag_id, file, "skipped", note="; ".join(missing)))
+            rows.append(Row(dag.dag_id, "skipped", note="; ".join(missing)))
             continue
         log = log_dir / f"{dag.dag_id}.log"
         start = time.monotonic()
@@ -155,24 +220,25 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
         except Exception as exc:  # a DAG that crashes dag.test() is a failed row, not a crashed runner
             state, note = "error", f"{type(exc).__name__}: {exc}"[:160]
         elapsed = time.monotonic() - start
-        rows.append(Row(dag.dag_id, file, state, elapsed, note))
+        rows.append(Row(dag.dag_id, state, elapsed, note))
         if state != "success":
             failed_logs[dag.dag_id] = log
     return rows, failed_logs
 
 
-def print_table(rows: list[Row]) -> None:
+def print_table(rows: list[Row], title_note: str = "") -> None:
     from rich.console import Console
     from rich.table import Table
 
     styles = {"success": "green", "skipped": "yellow"}
-    table = Table(title="containerkit reference DAGs (embedded Airflow, SQLite)")
-    for col in ("DAG", "file", "result", "seconds", "note"):
+    title = "containerkit reference DAGs (embedded Airflow, SQLite)"
+    table = Table(title=title + (f"; {title_note}" if title_note else ""))
+    for col in ("DAG (file dags/<DAG>.py)", "result", "seconds", "note"):
         table.add_column(col, overflow="fold")
     for r in rows:
         style = styles.get(r.result, "red")
         seconds = f"{r.seconds:.1f}" if r.seconds is not None else ""
-        table.add_row(r.dag_id, r.file, f"[{style}]{r.result}[/{style}]", seconds, r.note)
+        table.add_row(r.dag_id, f"[{style}]{r.result}[/{style}]", seconds, r.note)
     Console(width=max(120, Console().width)).print(table)
     counts: dict[str, int] = {}
     for r in rows:
@@ -185,9 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dags-folder", type=Path, default=REPO / "dags")
     parser.add_argument("--airflow-home", type=Path, default=REPO / ".airflow-home")
     parser.add_argument("--dag-id", action="append", default=[], help="run only this DAG (repeatable)")
+    parser.add_argument(
+        "--no-local-registry",
+        action="store_true",
+        help="do not start a throwaway registry for needs:registry DAGs",
+    )
     args = parser.parse_args(argv)
-    rows, failed_logs = run(args.dags_folder.resolve(), args.airflow_home.resolve(), set(args.dag_id))
-    print_table(rows)
+    with _local_registry(not args.no_local_registry) as registry_note:
+        rows, failed_logs = run(args.dags_folder.resolve(), args.airflow_home.resolve(), set(args.dag_id))
+    print_table(rows, registry_note)
     for dag_id, log in failed_logs.items():
         print(f"\n--- {dag_id}: last lines of {log}\n{_tail(log)}")
     if not rows:
