@@ -88,7 +88,7 @@ FRESH_WORKER = textwrap.dedent(
         for module in iter_airflow_imports(path):
             importlib.import_module(module)
     started = time.perf_counter()
-    bag = DagBag(dag_folder=path, load_op_links=False, include_examples=False)
+    bag = DagBag(dag_folder=path, load_op_links=False)
     elapsed = time.perf_counter() - started
     assert not bag.import_errors and len(bag.dags) == 1, bag.import_errors
     print(json.dumps(elapsed))
@@ -105,12 +105,12 @@ WARM_WORKER = textwrap.dedent(
     files, repeats = json.loads(sys.argv[1]), int(sys.argv[2])
     times = {name: [] for name in files}
     for name, path in files.items():  # warm-up: compiles the file, loads what the first task loads
-        bag = DagBag(dag_folder=path, load_op_links=False, include_examples=False)
+        bag = DagBag(dag_folder=path, load_op_links=False)
         assert not bag.import_errors and len(bag.dags) == 1, (name, bag.import_errors)
     for _ in range(repeats):
         for name, path in files.items():
             started = time.perf_counter()
-            DagBag(dag_folder=path, load_op_links=False, include_examples=False)
+            DagBag(dag_folder=path, load_op_links=False)
             times[name].append(time.perf_counter() - started)
     print(json.dumps({name: statistics.median(v) for name, v in times.items()}))
     """
