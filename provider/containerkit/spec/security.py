@@ -15,30 +15,11 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from containerkit.errors import SpecError
+from containerkit.policy.standards import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
 
 Level = Literal["restricted", "baseline", "privileged"]
 AIRFLOW_UID = 50000
 AIRFLOW_GID = 0
-# PSS baseline "capabilities" check: additions allowed beyond the runtime default set.
-BASELINE_CAPABILITIES = frozenset(
-    {
-        "AUDIT_WRITE",
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "MKNOD",
-        "NET_BIND_SERVICE",
-        "SETFCAP",
-        "SETGID",
-        "SETPCAP",
-        "SETUID",
-        "SYS_CHROOT",
-    }
-)
-# PSS restricted "capabilities_restricted": only NET_BIND_SERVICE may be added back.
-RESTRICTED_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})
 _SECCOMP = ("RuntimeDefault", "Localhost", "Unconfined")
 
 

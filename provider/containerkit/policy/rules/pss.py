@@ -27,30 +27,13 @@ from containerkit.policy.podspec import (
     spec,
     user_namespaced,
 )
+from containerkit.policy.standards import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
 
 PSS_VERSION = "1.37"
 BASELINE = "pss-baseline"
 RESTRICTED = "pss-restricted"
 POD = ("Pod",)
 
-# capabilities_baseline: the container runtime's default set, which baseline lets a pod re-add.
-BASELINE_CAPABILITIES = frozenset(
-    {
-        "AUDIT_WRITE",
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "MKNOD",
-        "NET_BIND_SERVICE",
-        "SETFCAP",
-        "SETGID",
-        "SETPCAP",
-        "SETUID",
-        "SYS_CHROOT",
-    }
-)
 # sysctls: namespaced and isolated per pod (1.0 set + 1.27, 1.29, 1.32 and 1.37 additions).
 SAFE_SYSCTLS = frozenset(
     {
@@ -555,7 +538,7 @@ def capabilities_restricted(pod: Mapping[str, Any]) -> Iterator[Violation]:
                 f"{c.path}.securityContext.capabilities.drop", "does not drop ALL capabilities", c.name
             )
         for i, cap in enumerate(caps.get("add") or ()):
-            if cap != "NET_BIND_SERVICE":
+            if cap not in RESTRICTED_CAPABILITIES:
                 yield Violation(
                     f"{c.path}.securityContext.capabilities.add[{i}]", f"adds capability {cap}", c.name
                 )
