@@ -54,6 +54,7 @@ def run_once(cluster: FakeCluster, operator: str, cause: str) -> float:
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.sdk import DAG
+
     from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 
     cluster.reset()

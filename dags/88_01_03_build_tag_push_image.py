@@ -16,6 +16,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+
 from containerkit_examples import DEBIAN_IMAGE, REGISTRY_EXAMPLE_REPOSITORY, REGISTRY_EXAMPLE_VERSION
 
 DOCKERFILE = """\

@@ -15,6 +15,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+
 from containerkit_examples import REGISTRY_EXAMPLE_REPOSITORY, REGISTRY_EXAMPLE_VERSION
 
 

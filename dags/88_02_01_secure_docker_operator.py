@@ -19,6 +19,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
+
 from containerkit.operators.docker import SecureDockerOperator
 from containerkit_examples import PYTHON_IMAGE
 

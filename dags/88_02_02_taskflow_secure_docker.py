@@ -16,6 +16,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
+
 from containerkit_examples import PYTHON_IMAGE
 
 

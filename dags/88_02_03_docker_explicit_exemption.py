@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag
+
 from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import SecurityProfile
 from containerkit_examples import PYTHON_IMAGE

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 
 from airflow.sdk import DAG
+
 from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import SecretRef
 from containerkit_examples import KUBERNETES_NAMESPACE, PYTHON_IMAGE

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 
 from airflow.sdk import DAG, task
+
 from containerkit_examples import KUBERNETES_NAMESPACE, PYTHON_IMAGE
 
 with DAG(

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from airflow.sdk import DAG
+
 from containerkit.diagnostics import ContainerTaskFailed
 from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import SecretRef

@@ -20,6 +20,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
+
 from containerkit.kubernetes.pod import pod_override
 from containerkit.spec import ContainerSpec, Scheduling, Toleration
 from containerkit_examples import AIRFLOW_IMAGE

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag
+
 from containerkit.kubernetes.init_containers import wait_for_tcp
 from containerkit.kubernetes.sidecars import git_sync, log_shipper, secrets_to_file
 from containerkit.operators.kubernetes import SecureKubernetesPodOperator

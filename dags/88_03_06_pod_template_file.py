@@ -21,6 +21,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
+
 from containerkit.spec import ContainerSpec, SecretRef
 from containerkit_examples import AIRFLOW_IMAGE
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import dag, task
+
 from containerkit.operators.docker import SecureDockerOperator
 from containerkit_examples import PYTHON_IMAGE
 

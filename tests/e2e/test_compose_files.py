@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from containerkit.policy import engine
 from containerkit.policy.model import Target
 from containerkit.policy.sources import compose, dockerfile

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from containerkit.policy.sources.detect import KUBERNETES, kind_of_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,11 +51,12 @@ def _rendered_pods(directory: Path) -> list[Path]:
     expression (the chart podTemplate keeps ``{{ .Release.Name }}``), so such a document is left out
     here; HLM-003 checks it with containerkit's own pod rules.
     """
+    from kubernetes.client import ApiClient
+
     from containerkit.kubernetes.helm import standalone_pod_template
     from containerkit.kubernetes.pod import render_pod
     from containerkit.policy.rules.helm_values import render_known_templates
     from containerkit.spec import RESOURCE_PRESETS, ContainerSpec
-    from kubernetes.client import ApiClient
 
     docs: dict[str, str] = {}
     for preset in RESOURCE_PRESETS:

@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-import pytest
-
 import docker
+import pytest
 
 LABEL = "containerkit.test"
 LABEL_VALUE = "dockerop-decorator"
@@ -109,6 +108,7 @@ def test_exception_in_the_function_fails_the_task_with_its_traceback(
     python_image: str, run_dag: Callable[..., Any]
 ) -> None:
     from airflow.sdk import DAG, task
+
     from containerkit.diagnostics.model import ContainerTaskFailed
 
     errors: list[BaseException | None] = []

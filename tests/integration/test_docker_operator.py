@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+
 from containerkit.diagnostics.model import ContainerTaskFailed
 from containerkit.policy.enforce import PolicyViolation
-
-import docker
 
 LABEL = "containerkit.test"
 LABEL_VALUE = "dockerop"
@@ -86,6 +86,7 @@ class Failures:
 
 def build_dag(dag_id: str, params: dict[str, Any] | None = None, **task_kwargs: Any) -> tuple[Any, Failures]:
     from airflow.sdk import DAG
+
     from containerkit.operators.docker import SecureDockerOperator
 
     failures = Failures()

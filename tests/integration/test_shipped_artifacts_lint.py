@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from containerkit.policy.engine import evaluate, evaluate_pod
 from containerkit.policy.model import Finding, Severity, Target
 from containerkit.policy.sources import compose, dockerfile, helm_values

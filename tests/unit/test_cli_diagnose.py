@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from containerkit.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

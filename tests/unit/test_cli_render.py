@@ -8,6 +8,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from containerkit.cli import main
 from containerkit.policy.engine import evaluate_pod
 

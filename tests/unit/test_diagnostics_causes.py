@@ -15,6 +15,7 @@ from typing import Any
 import docker.errors
 import pytest
 import requests
+
 from containerkit.diagnostics.docker import diagnose_docker_error
 from containerkit.diagnostics.kubernetes import diagnose_pod
 from containerkit.hooks.errors import (

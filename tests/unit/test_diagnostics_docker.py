@@ -9,6 +9,7 @@ from typing import Any
 import docker.errors
 import pytest
 import requests
+
 from containerkit.diagnostics.docker import diagnose_container, diagnose_docker_error, human_bytes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "docker"

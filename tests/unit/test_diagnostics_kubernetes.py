@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from containerkit.diagnostics.kubernetes import diagnose_pod, is_fatal_startup
 from kubernetes.client import ApiClient
+
+from containerkit.diagnostics.kubernetes import diagnose_pod, is_fatal_startup
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubernetes"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))

@@ -7,6 +7,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+
 from containerkit.errors import SpecError
 from containerkit.kubernetes.init_containers import (
     migration_runner,

@@ -9,6 +9,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from containerkit.cli import main
 from containerkit.cli.render import MANIFEST_FILES
 from containerkit.errors import SpecError

@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from containerkit.cli import main
 from containerkit.errors import SpecError
 from containerkit.kubernetes import helm

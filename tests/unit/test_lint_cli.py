@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from click.testing import CliRunner
+
 from containerkit.cli import main
 from containerkit.cli.rules import markdown
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+
 from containerkit.cli import main
 from containerkit.policy.lint import lint_paths
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from containerkit.policy.lint import lint_paths, lint_targets
 from containerkit.policy.sources import detect
 from containerkit.policy.sources.kubernetes import load_text

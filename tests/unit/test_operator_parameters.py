@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.docker.operators.docker import DockerOperator
+
 from containerkit.operators.docker import SecureDockerOperator
 from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ContainerSpec, SecretRef, SecurityProfile

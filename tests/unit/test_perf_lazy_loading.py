@@ -13,12 +13,13 @@ import textwrap
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiClient
+
 from containerkit.kubernetes.manifests import to_dict
 from containerkit.kubernetes.pod import render_pod, worker_pod_template
 from containerkit.kubernetes.rbac import render_rbac
 from containerkit.kubernetes.sidecars import git_sync
 from containerkit.spec import ContainerSpec, SecretRef
-from kubernetes.client import ApiClient
 
 # Modules a DAG file never needs at import of an operator module: they load when a task is built
 # (spec, renderer, policy) or runs (diagnostics, pre-flight, triggers).

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+
 from containerkit.errors import ContainerkitError, SpecError
 from containerkit.policy import enforce
 from containerkit.policy.airflow_policy import check_task, pod_mutation_hook, task_policy

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from containerkit.policy.engine import evaluate_docker_run, evaluate_pod
 from containerkit.policy.literals import image_parts, secret_literal
 from containerkit.policy.model import Severity

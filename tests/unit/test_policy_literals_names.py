@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from containerkit.errors import SpecError
 from containerkit.hooks.image import _check_build_args
 from containerkit.policy.literals import secret_like_name

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from containerkit.policy.engine import evaluate_pod
 from kubernetes.client import models as k8s
+
+from containerkit.policy.engine import evaluate_pod
 
 BOTH = ["pss-baseline", "pss-restricted"]
 

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from containerkit.hooks.errors import ImageNotFound, RegistryRateLimited, RegistryUnauthorized
 from containerkit.hooks.registry import RegistryHook
 

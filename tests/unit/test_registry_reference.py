@@ -7,6 +7,7 @@ import json
 import pickle
 
 import pytest
+
 from containerkit.errors import SpecError
 from containerkit.hooks.image_tags import check_tag, version_tags
 from containerkit.hooks.manifest import ImageConfig, Platform

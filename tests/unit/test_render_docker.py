@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+
 from containerkit.docker.run_settings import REDACTED, render_docker
 from containerkit.errors import SpecError
 from containerkit.spec import (
@@ -21,8 +23,6 @@ from containerkit.spec import (
     SecurityProfile,
     VolumeMount,
 )
-
-import docker
 
 TEST_LABEL = {"containerkit.test": "spec"}
 

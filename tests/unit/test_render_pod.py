@@ -7,6 +7,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes.client import V1Pod, V1Volume
+
 from containerkit.errors import SpecError
 from containerkit.kubernetes.manifests import dump_yaml, to_dict
 from containerkit.kubernetes.pod import full_pod_spec, pod_override, render_pod, worker_pod_template
@@ -32,7 +34,6 @@ from containerkit.spec import (
     TopologySpread,
     VolumeMount,
 )
-from kubernetes.client import V1Pod, V1Volume
 
 VERSIONS = ("1.29.0", "1.37.0")
 

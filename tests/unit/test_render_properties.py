@@ -8,6 +8,9 @@ import string
 from typing import Any
 
 import kubernetes_validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from containerkit.docker.run_settings import render_docker
 from containerkit.kubernetes.manifests import to_dict
 from containerkit.kubernetes.pod import render_pod
@@ -36,8 +39,6 @@ from containerkit.spec import (
     TopologySpread,
     VolumeMount,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 DNS = st.from_regex(r"\A[a-z]([a-z0-9-]{0,10}[a-z0-9])?\Z")
 ENV_NAME = st.from_regex(r"\AV_[A-Z0-9_]{1,12}\Z")  # V_ prefix: never a secret-looking name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 import yaml
+
 from containerkit.errors import SpecError
 from containerkit.kubernetes.manifests import to_dict
 from containerkit.kubernetes.rbac import rbac_yaml, render_rbac

@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from containerkit.policy.engine import evaluate
 from containerkit.policy.model import REGISTRY, Finding, Target
 from containerkit.policy.sources.compose import load

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from containerkit.policy.engine import evaluate
 from containerkit.policy.model import REGISTRY, Finding
 from containerkit.policy.sources.dockerfile import load

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from containerkit.policy.engine import evaluate
 from containerkit.policy.model import REGISTRY, Finding
 from containerkit.policy.sources.helm_values import load, merge

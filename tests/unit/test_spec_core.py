@@ -6,6 +6,7 @@ import copy
 import dataclasses
 
 import pytest
+
 from containerkit.errors import SpecError
 from containerkit.spec import (
     RESOURCE_PRESETS,

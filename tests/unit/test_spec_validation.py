@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from containerkit.errors import SpecError
 from containerkit.spec import (
     ConfigMapRef,

@@ -25,6 +25,7 @@ def record_failure(context: Any) -> None:
 
 def pinned_dag(dag_id: str, image: str, **op_kwargs: Any) -> Any:
     from airflow.sdk import DAG
+
     from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 
     params = op_kwargs.pop("params", None)

@@ -36,6 +36,7 @@ def record_failure(context: Any) -> None:
 
 def make_dag(dag_id: str, **op_kwargs: Any) -> Any:
     from airflow.sdk import DAG
+
     from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 
     with DAG(dag_id, schedule=None, start_date=datetime.datetime(2026, 1, 1), catchup=False) as dag:

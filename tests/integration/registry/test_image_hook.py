@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from containerkit.errors import SpecError
 from containerkit.hooks.image import BUILT_BY_LABEL, ImageHook
 from containerkit.hooks.image_tags import version_tags

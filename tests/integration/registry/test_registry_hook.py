@@ -6,13 +6,13 @@ import base64
 import json
 import pickle
 
+import docker
 import pytest
 import requests
+
 from containerkit.hooks.errors import ImageNotFound, RegistryUnauthorized, RegistryUnreachable
 from containerkit.hooks.manifest import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, sha256_digest
 from containerkit.hooks.registry import RegistryHook
-
-import docker
 
 
 def test_tag_resolves_to_the_digest_the_engine_reports(pushed_app, auth_registry) -> None:

@@ -7,6 +7,7 @@ import socket
 import time
 
 import pytest
+
 from containerkit.diagnostics.model import ContainerTaskFailed
 from containerkit.hooks.preflight import pin_image
 
