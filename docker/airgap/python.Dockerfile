@@ -14,5 +14,8 @@ RUN apt-get update \
 USER 50000:0
 WORKDIR /home/app
 HEALTHCHECK NONE
+# Under an outer init (docker run --init, which SecureDockerOperator uses) tini is not PID 1: as a
+# subreaper it still reaps, without warning on every task log.
+ENV TINI_SUBREAPER=1
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["python"]

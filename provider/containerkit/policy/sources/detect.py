@@ -49,7 +49,8 @@ _HELM_KEYS = re.compile(
     re.M,
 )
 _FROM = re.compile(r"^\s*FROM\s+\S+", re.M | re.I)
-_DAG_HINT = re.compile(r"\bairflow\b")
+# Airflow's own safe-mode heuristic: a DAG file mentions both "airflow" and "dag" (any case).
+_DAG_HINTS = (re.compile(r"airflow", re.I), re.compile(r"dag", re.I))
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def kind_of_file(path: Path, *, explicit: bool) -> str | None:
         return DOCKERFILE
     if name.endswith(".py"):
         try:
-            return DAGS if _DAG_HINT.search(path.read_text(encoding="utf-8", errors="replace")) else None
+            text = path.read_text(encoding="utf-8", errors="replace")
+            return DAGS if all(hint.search(text) for hint in _DAG_HINTS) else None
         except OSError:
             return None
     if name.endswith(_YAML_SUFFIXES):
