@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from containerkit.errors import SpecError
+from containerkit.spec.image import TAG
 
 SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
 )
 GIT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
-DOCKER_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 SHORT_SHA = 12
 REFUSED_TAGS = frozenset({"latest"})
@@ -25,7 +25,7 @@ REFUSED_TAGS = frozenset({"latest"})
 
 def check_tag(tag: str, *, field: str = "tag") -> str:
     """A valid Docker tag that is not ``latest``."""
-    if not isinstance(tag, str) or not DOCKER_TAG.match(tag):
+    if not isinstance(tag, str) or not TAG.fullmatch(tag):
         raise SpecError(field, tag, "not a valid image tag", "use letters, digits, '_', '.', '-' (max 128)")
     if tag.lower() in REFUSED_TAGS:
         raise SpecError(

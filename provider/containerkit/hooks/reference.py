@@ -10,19 +10,12 @@ import re
 from dataclasses import dataclass
 
 from containerkit.errors import SpecError
+from containerkit.spec.image import split_reference
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_NAME = rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_PATH = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_REFERENCE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
 SHA256_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -46,32 +39,29 @@ class ImageName:
 
     @classmethod
     def parse(cls, image: str, *, field: str = "image") -> ImageName:
-        match = _REFERENCE.match(image.strip()) if isinstance(image, str) else None
-        if match is None:
+        parts = split_reference(image.strip()) if isinstance(image, str) else None
+        if parts is None:
             raise SpecError(
                 field,
                 image,
                 "not a valid image reference",
                 "write [registry[:port]/]repository[:tag][@sha256:<64 hex>], lower-case repository",
             )
-        name = match["name"]
-        first, _, rest = name.partition("/")
-        if rest and _is_registry_host(first):
-            registry, path = first, rest
-        elif _PATH.match(name):
-            registry, path = DOCKER_HUB, name
-        else:
+        if parts.domain is not None and not _is_registry_host(parts.domain):
+            # Upper case made the grammar read the first component as a host: it was a path.
             raise SpecError(field, image, "repository paths are lower-case", f"write {image.lower()!r}")
+        name = parts.name
+        registry, path = parts.domain or DOCKER_HUB, parts.path
         if registry.lower() in _HUB_ALIASES:
             registry = DOCKER_HUB
             if "/" not in path:
                 path = f"library/{path}"
-        digest = match["digest"]
+        digest = parts.digest
         if digest is not None and digest.startswith("sha256:") and not SHA256_DIGEST.match(digest):
             raise SpecError(
                 field, image, "a sha256 digest has exactly 64 lower-case hex digits", "copy it again"
             )
-        return cls(name=name, registry=registry, repository=path, tag=match["tag"], digest=digest)
+        return cls(name=name, registry=registry, repository=path, tag=parts.tag, digest=digest)
 
     @property
     def reference(self) -> str:

@@ -23,11 +23,14 @@ from containerkit.errors import SpecError
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}"
+TAG = re.compile(r"[\w][\w.-]{0,127}")
+# The encoded part is matched leniently here and checked per algorithm afterwards, so a bad digest gets
+# a message that says what is wrong with it rather than "not a valid image reference".
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[a-zA-Z0-9=_-]{32,}"
+_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _REFERENCE = re.compile(
     rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?::(?P<tag>{TAG.pattern}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
 _DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 DEFAULT_REGISTRY = "docker.io"
@@ -53,7 +56,7 @@ class ImageRef:
 
     def __post_init__(self) -> None:
         text = str(self)
-        if not re.fullmatch(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", self.repository or ""):
+        if not _PATH.fullmatch(self.repository or ""):
             problem = "not a valid image repository"
             if self.repository and self.repository != self.repository.lower():
                 problem += " (repository names must be lower case)"
@@ -62,7 +65,7 @@ class ImageRef:
             raise SpecError("image", text, "not a valid registry host[:port]", _FIX)
         if len(self._name()) > 255:
             raise SpecError("image", text, "the image name is longer than 255 characters", _FIX)
-        if self.tag is not None and not re.fullmatch(_TAG, self.tag):
+        if self.tag is not None and not TAG.fullmatch(self.tag):
             raise SpecError("image", text, "not a valid tag (letters, digits, '_', '.', '-'; <= 128)", _FIX)
         if self.digest is not None:
             _check_digest(text, self.digest)
@@ -105,6 +108,41 @@ class ImageRef:
         )
 
 
+@dataclass(frozen=True)
+class ReferenceParts:
+    """A reference split by the grammar alone (no pinning or digest-length checks).
+
+    ``domain`` is the registry host[:port] as written, or ``None`` when the first component is part
+    of the path (the grammar's rule: a registry has '.', ':', is 'localhost' or is not lower case).
+    """
+
+    domain: str | None
+    path: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+
+def split_reference(reference: str) -> ReferenceParts | None:
+    """Split ``reference`` per the distribution grammar; ``None`` when it is not a reference.
+
+    The one implementation of the grammar: the spec adds the pinning rules on top, the registry hooks
+    the Docker Hub normalisation.
+    """
+    match = _REFERENCE.match(reference)
+    if not match:
+        return None
+    domain, path = match.group("domain"), match.group("path")
+    if domain is not None and not (
+        "." in domain or ":" in domain or domain == "localhost" or domain != domain.lower()
+    ):
+        path, domain = f"{domain}/{path}", None
+    return ReferenceParts(domain, path, match.group("tag"), match.group("digest"))
+
+
 def parse_image(reference: object, *, field: str = "image") -> ImageRef:
     """Parse and check a reference string; raise :class:`SpecError` for bad or unpinned references."""
     if isinstance(reference, ImageRef):
@@ -115,23 +153,15 @@ def parse_image(reference: object, *, field: str = "image") -> ImageRef:
         raise SpecError(
             field, reference, "the image reference has leading or trailing whitespace", "strip it"
         )
-    match = _REFERENCE.match(reference)
-    if not match:
+    parts = split_reference(reference)
+    if parts is None:
         problem = "not a valid image reference"
         name = reference.split("@")[0].rsplit(":", 1)[0]
         if name != name.lower() and "/" not in name:
             problem += " (repository names must be lower case)"
         raise SpecError(field, reference, problem, _FIX)
-    domain, path = match.group("domain"), match.group("path")
-    # The grammar's rule: the first component is a registry only with '.', ':', 'localhost' or upper case.
-    if domain is not None and not (
-        "." in domain or ":" in domain or domain == "localhost" or domain != domain.lower()
-    ):
-        path, domain = f"{domain}/{path}", None
     try:
-        return ImageRef(
-            repository=path, registry=domain, tag=match.group("tag"), digest=match.group("digest")
-        )
+        return ImageRef(repository=parts.path, registry=parts.domain, tag=parts.tag, digest=parts.digest)
     except SpecError as exc:
         raise SpecError(field, reference, exc.problem, exc.fix) from None
 
