@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+from containerkit.operators.spec_params import spec_changes
 from containerkit.operators.versions import version_in
 
 SUPPORTED_DOCKER_PROVIDER = ">=4.6.1,<4.7"
@@ -183,15 +184,9 @@ class SecureDockerOperator(DockerOperator):
         # Stock parameters passed explicitly win over the rendered settings (and policy checks them).
         self._explicit: frozenset[str] = frozenset(kwargs)
         super().__init__(image=image, mount_tmp_dir=mount_tmp_dir, auto_remove=auto_remove, **kwargs)
-        changes: dict[str, Any] = {}
-        if resources is not None:
-            changes["resources"] = resources
-        if security is not None:
-            changes["security"] = security
-        if secret_refs is not None:
-            changes["secrets"] = tuple(secret_refs)
-        if config_map_refs is not None:
-            changes["config_maps"] = tuple(config_map_refs)
+        changes = spec_changes(
+            resources=resources, security=security, secret_refs=secret_refs, config_map_refs=config_map_refs
+        )
         parse_image = _PARSE_TIME_IMAGE if _templated(image) else image
         self.spec: ContainerSpec = (
             spec.replace(image=parse_image, **changes) if spec else _new_spec(image=parse_image, **changes)

@@ -37,6 +37,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipExc
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
+from containerkit.operators.spec_params import spec_changes
 from containerkit.operators.versions import version_in
 
 if TYPE_CHECKING:
@@ -221,15 +222,9 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
     ) -> ContainerSpec | None:
         from containerkit.spec import ContainerSpec
 
-        changes: dict[str, Any] = {}
-        if resources is not None:
-            changes["resources"] = resources
-        if security is not None:
-            changes["security"] = security
-        if secret_refs is not None:
-            changes["secrets"] = tuple(secret_refs)
-        if config_map_refs is not None:
-            changes["config_maps"] = tuple(config_map_refs)
+        changes = spec_changes(
+            resources=resources, security=security, secret_refs=secret_refs, config_map_refs=config_map_refs
+        )
         if spec is not None:
             return spec.replace(**changes) if changes else spec
         if self.image is None and not changes:
