@@ -1,4 +1,4 @@
-"""Pattern 88_05_01: a long task that survives losing its worker.
+"""A long task that survives losing its worker: idempotent work plus retries (containerkit 88_11_06).
 
 When a Celery worker dies mid-task (OOM-killed node, ``docker kill``, a redeploy without a warm
 shutdown), the task stops heartbeating; after ``[scheduler] task_instance_heartbeat_timeout`` the
@@ -20,11 +20,11 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 
 @dag(
-    dag_id="88_05_01_long_task_retry",
+    dag_id="88_11_06_long_task_retry",
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    tags=["containerkit", "pattern:worker-loss"],
+    tags=["reference", "containerkit"],
     params={
         "duration_seconds": Param(3, type="integer", minimum=0, maximum=3600, description="Work time."),
     },
