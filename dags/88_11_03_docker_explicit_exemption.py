@@ -1,4 +1,4 @@
-"""Pattern 88_02_03: a legacy Docker task that needs one weakening, made explicit and named.
+"""A legacy Docker task that needs one weakening, made explicit and named.
 
 Some tools write scratch data to ``/var/tmp`` (on the root filesystem, unlike the tmpfs ``/tmp``)
 and cannot be told otherwise, so they cannot run on a read-only root filesystem yet. Instead of
@@ -6,16 +6,23 @@ dropping to the stock operator, keep every other default and turn off only that 
 profile. The rule it breaks (``DKR-002`` read-only-rootfs) would fail this DAG's import under
 ``policy_mode=enforce``, so the task exempts exactly that rule, with the reason; the policy check
 logs the exemption and its reason every time it runs, so the debt stays visible.
+
+Copying: set ``CONTAINERKIT_PYTHON_IMAGE`` (or edit ``PYTHON_IMAGE``) to your pinned task image; the
+resource preset and security profile are the two knobs to change. Needs: a Docker engine the worker
+can reach (``needs:docker``).
 """
 
 from __future__ import annotations
+
+import os
 
 import pendulum
 from airflow.sdk import dag
 
 from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import SecurityProfile
-from containerkit_examples import PYTHON_IMAGE
+
+PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 
 LEGACY_JOB = """
 import os
@@ -28,11 +35,11 @@ print(f"uid={os.getuid()} wrote {path}")
 
 
 @dag(
-    dag_id="88_02_03_docker_explicit_exemption",
+    dag_id="88_11_03_docker_explicit_exemption",
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    tags=["containerkit", "pattern:explicit-exemption", "needs:docker"],
+    tags=["reference", "containerkit", "needs:docker"],
     doc_md=__doc__,
 )
 def docker_explicit_exemption() -> None:

@@ -1,4 +1,4 @@
-"""Pattern 88_02_02: TaskFlow in a hardened container, with arguments and results that stay private.
+"""TaskFlow in a hardened container, with arguments and results that stay private.
 
 ``@task.secure_docker`` runs the function in a ``SecureDockerOperator`` container (same defaults:
 non-root, read-only root, no capabilities, sized). Unlike the stock ``@task.docker``, which passes the
@@ -8,24 +8,29 @@ before it starts, and the return value is read back from it before the container
 result arrives as XCom; ``multiple_outputs=True`` splits a dict into one XCom per key.
 
 The image needs Python of the worker's minor version (the default serializer is pickle).
+
+Copying: set ``CONTAINERKIT_PYTHON_IMAGE`` (or edit ``PYTHON_IMAGE``) to your pinned task image; the
+resource preset and security profile are the two knobs to change. Needs: a Docker engine the worker
+can reach (``needs:docker``).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
 
-from containerkit_examples import PYTHON_IMAGE
+PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 
 
 @dag(
-    dag_id="88_02_02_taskflow_secure_docker",
+    dag_id="88_11_02_taskflow_secure_docker",
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    tags=["containerkit", "pattern:taskflow-secure-docker", "needs:docker"],
+    tags=["reference", "containerkit", "needs:docker"],
     doc_md=__doc__,
 )
 def taskflow_secure_docker() -> None:

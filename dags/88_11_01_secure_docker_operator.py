@@ -1,4 +1,4 @@
-"""Pattern 88_02_01: a Docker task that is hardened and sized without saying so.
+"""A Docker task that is hardened and sized without saying so.
 
 ``SecureDockerOperator`` takes the stock ``DockerOperator`` arguments; what it adds comes from the
 spec defaults (``containerkit.spec``): the ``restricted`` profile (uid 50000:0, read-only root
@@ -10,18 +10,24 @@ removed afterwards in every case.
 
 ``measure`` prints what the container sees of itself as its last line (the XCom); ``check`` fails the
 run if any of the defaults did not reach the container.
+
+Copying: set ``CONTAINERKIT_PYTHON_IMAGE`` (or edit ``PYTHON_IMAGE``) to your pinned task image; the
+resource preset and security profile are the two knobs to change. Needs: a Docker engine the worker
+can reach (``needs:docker``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pendulum
 from airflow.sdk import dag, task
 
 from containerkit.operators.docker import SecureDockerOperator
-from containerkit_examples import PYTHON_IMAGE
+
+PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 
 # Runs in the container: report uid, capabilities, writable paths and cgroup limits as one JSON line.
 SELF_REPORT = """
@@ -50,11 +56,11 @@ print(json.dumps({
 
 
 @dag(
-    dag_id="88_02_01_secure_docker_operator",
+    dag_id="88_11_01_secure_docker_operator",
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
-    tags=["containerkit", "pattern:secure-docker-operator", "needs:docker"],
+    tags=["reference", "containerkit", "needs:docker"],
     doc_md=__doc__,
 )
 def secure_docker_operator() -> None:
