@@ -199,6 +199,7 @@ class ImageHook(BaseHook):
         ca_secret: str | Path | None = None,
         secrets: Mapping[str, str | Path] | None = None,
         pull: bool = False,
+        buildkit: bool = False,
     ) -> BuiltImage:
         """Build ``context`` and tag the result ``repository:<tag>`` for every tag.
 
@@ -206,6 +207,8 @@ class ImageHook(BaseHook):
             TLS-intercepting proxy or a private package index): ``RUN --mount=type=secret,id=ca``.
             It never lands in a layer. Shorthand for ``secrets={"ca": path}``.
         :param secrets: more BuildKit secrets, id to file path.
+        :param buildkit: build with BuildKit even without secrets (multi-stage builds then leave no
+            intermediate images behind, and ``RUN --mount=type=cache`` works).
 
         docker-py's build API has no BuildKit session, so a build with secrets runs the docker CLI
         (``DOCKER_BUILDKIT=1 docker build --secret id=…,src=…``); without secrets it uses the engine
@@ -226,7 +229,7 @@ class ImageHook(BaseHook):
                 raise SpecError(
                     f"secrets.{secret_id}", str(path), "no such file", "pass a readable file path"
                 )
-        if all_secrets:
+        if all_secrets or buildkit:
             image_id = self._build_cli(
                 Path(context), references, args, all_labels, dockerfile, target, all_secrets, pull
             )
