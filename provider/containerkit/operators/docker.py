@@ -402,6 +402,9 @@ class SecureDockerOperator(DockerOperator):
         container_id = self.container["Id"]
         self.log.info("Created container %s from %s", container_id[:12], self.image)
         failed = True
+        usage = None
+        from containerkit.usage import capture as usage_capture  # never raises into the task
+
         try:
             self._stage_files(container_id, create.get("user"))
             log_stream = self.cli.attach(container=container_id, stdout=True, stderr=True, stream=True)
@@ -411,11 +414,13 @@ class SecureDockerOperator(DockerOperator):
                 raise ContainerTaskFailed(
                     diagnose_docker_error(exc, image=self.image, where="start"), where=self._where()
                 ) from None
+            usage = usage_capture.start_docker_usage(self, container_id)
             log_lines = fetch_logs(log_stream, self.log)
             result = self._finish(container_id, log_lines)
             failed = False
             return result
         finally:
+            usage_capture.record_docker_usage(self, usage, container_id)
             self._cleanup(container_id, failed=failed)
 
     def _finish(self, container_id: str, log_lines: list[str]) -> list[str] | str | None:
