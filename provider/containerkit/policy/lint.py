@@ -1,7 +1,8 @@
 """Lint paths: discover inputs, load targets, evaluate them, and collect findings and parse errors.
 
 This is what ``containerkit lint`` runs; it imports a loader only when a path of its kind is present
-(Airflow only for DAG files).
+(Airflow only for DAG files). Nothing a file says may stop the run: a loader's or a rule's failure on one
+file or object is an error for that file, and every other file and object is still linted.
 """
 
 from __future__ import annotations
@@ -11,14 +12,29 @@ import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from containerkit.policy.engine import evaluate, select
 from containerkit.policy.model import Finding, Rule, Severity, Target
-from containerkit.policy.sources.detect import DAGS, discover
+from containerkit.policy.sources.detect import DAGS, KUBERNETES, discover_all
 from containerkit.policy.sources.located import SourceError
+from containerkit.policy.sources.pod_paths import PodPath
+from containerkit.policy.sources.yaml_lines import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:  # the manifest loader is imported only when a manifest is linted
+    from containerkit.policy.sources.kubernetes import NotLinted
 
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """What ``containerkit lint`` lets a user tune: input limits, custom-resource pod paths, strictness."""
+
+    limits: Limits = DEFAULT_LIMITS
+    pod_paths: tuple[PodPath, ...] = ()
+    fail_on_unknown: bool = False
+    """Documents of unknown kinds (custom resources without a pod path) are errors, not just counted."""
 
 
 @dataclass
@@ -27,6 +43,11 @@ class LintResult:
     errors: list[SourceError] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     rule_sets: Sequence[str] | None = None
+    not_linted: list[NotLinted] = field(default_factory=list)
+    """Manifest documents of kinds lint has no checks for (named in every report's summary)."""
+    skipped: list[str] = field(default_factory=list)
+    """Files under a directory argument that look like manifests (``.yaml``/``.json``) but are none of
+    the kinds lint reads: reported, never counted as passing."""
 
     def rules(self) -> list[Rule]:
         """The rules that ran on at least one target kind seen (for report metadata)."""
@@ -47,23 +68,29 @@ class LintResult:
 
 
 def _with_line(target: Target, finding: Finding) -> Finding:
+    source_path = getattr(target.data, "source_path", None)
+    path = source_path(finding.path) if callable(source_path) else finding.path
     line_of = getattr(target.data, "line_of", None)
-    line = line_of(finding.path) if callable(line_of) else None
+    line = line_of(path) if callable(line_of) else None
     file = finding.obj.file or getattr(target.data, "file", None)
-    if line is None and file == finding.obj.file:
+    if line is None and file == finding.obj.file and path == finding.path:
         return finding
     return dataclasses.replace(
-        finding, obj=dataclasses.replace(finding.obj, line=line or finding.obj.line, file=file)
+        finding,
+        path=path,
+        obj=dataclasses.replace(finding.obj, line=line or finding.obj.line, file=file),
     )
 
 
-def _load(kind: str, path: str) -> tuple[list[Target], list[SourceError]]:
+def _load(kind: str, path: str, options: LintOptions) -> tuple[list[Target], list[SourceError], list[Any]]:
     module = importlib.import_module(f"containerkit.policy.sources.{kind}")
-    loaded: Any = module.load(path)
+    if kind == KUBERNETES:
+        loaded = module.load_file(path, limits=options.limits, extra_paths=options.pod_paths)
+        return loaded.targets, loaded.errors, loaded.not_linted
     if kind == DAGS:
-        targets, errors = loaded
-        return list(targets), list(errors)
-    return list(loaded), []
+        targets, errors = module.load(path)
+        return list(targets), list(errors), []
+    return list(module.load(path, limits=options.limits)), [], []
 
 
 def lint_targets(targets: Iterable[Target], rule_sets: Sequence[str] | None = None) -> list[Finding]:
@@ -73,12 +100,37 @@ def lint_targets(targets: Iterable[Target], rule_sets: Sequence[str] | None = No
     return findings
 
 
-def lint_paths(paths: Iterable[str | Path], rule_sets: Sequence[str] | None = None) -> LintResult:
-    inputs, errors = discover(paths)
-    result = LintResult(errors=list(errors), rule_sets=rule_sets)
-    for item in inputs:
+def _lint_each(targets: Iterable[Target], rule_sets: Sequence[str] | None, result: LintResult) -> None:
+    """Evaluate target by target, so one that breaks a rule becomes an error of its file, not a crash."""
+    for t in targets:
         try:
-            targets, load_errors = _load(item.kind, item.path)
+            result.findings += lint_targets([t], rule_sets)
+        except Exception as exc:
+            result.errors.append(
+                SourceError(
+                    t.obj.file or "<input>",
+                    t.obj.line,
+                    f"{t.obj.label()}: cannot be checked ({type(exc).__name__}: {exc}); "
+                    "please report this with the file",
+                )
+            )
+        else:
+            result.targets.append(t)
+
+
+def lint_paths(
+    paths: Iterable[str | Path],
+    rule_sets: Sequence[str] | None = None,
+    options: LintOptions | None = None,
+) -> LintResult:
+    opts = options or LintOptions()
+    found = discover_all(paths, opts.limits)
+    result = LintResult(
+        errors=[*found.errors, *found.empty], rule_sets=rule_sets, skipped=list(found.skipped)
+    )
+    for item in found.inputs:
+        try:
+            targets, load_errors, not_linted = _load(item.kind, item.path, opts)
         except SourceError as exc:
             result.errors.append(exc)
             continue
@@ -87,12 +139,26 @@ def lint_paths(paths: Iterable[str | Path], rule_sets: Sequence[str] | None = No
                 SourceError(item.path, None, f"no loader for {item.kind} files ({exc.name})")
             )
             continue
+        except RecursionError:
+            result.errors.append(SourceError(item.path, None, "nested too deeply to read"))
+            continue
         except Exception as exc:  # a loader bug must not hide the rest of the report
             result.errors.append(SourceError(item.path, None, f"cannot load: {type(exc).__name__}: {exc}"))
             continue
         result.errors += load_errors
-        result.targets += targets
-        result.findings += lint_targets(targets, rule_sets)
+        result.not_linted += not_linted
+        _lint_each(targets, rule_sets, result)
+    if opts.fail_on_unknown:
+        result.errors += [
+            SourceError(
+                n.file,
+                n.line,
+                f"{n.label()} is not linted: no pod path is configured for this kind "
+                "(add one with --pod-paths, or drop --fail-on-unknown)",
+            )
+            for n in result.not_linted
+            if not n.known
+        ]
     result.findings.sort(
         key=lambda f: (
             f.obj.file or "",

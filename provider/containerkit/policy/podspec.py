@@ -42,7 +42,7 @@ class ContainerRef:
 
     @property
     def security_context(self) -> Mapping[str, Any]:
-        return self.container.get("securityContext") or {}
+        return _mapping(self.container.get("securityContext"))
 
     @property
     def is_sidecar(self) -> bool:
@@ -50,33 +50,45 @@ class ContainerRef:
         return self.field == "initContainers" and self.container.get("restartPolicy") == "Always"
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else ``{}``: rules never fail on a wrong type (sources report those)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def spec(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    return pod.get("spec") or {}
+    return _mapping(pod.get("spec"))
 
 
 def metadata(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    return pod.get("metadata") or {}
+    return _mapping(pod.get("metadata"))
 
 
 def pod_security_context(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    return spec(pod).get("securityContext") or {}
+    return _mapping(spec(pod).get("securityContext"))
 
 
 def containers(pod: Mapping[str, Any]) -> Iterator[ContainerRef]:
-    """Every container in admission order: init containers, containers, ephemeral containers."""
+    """Every container in admission order: init containers, containers, ephemeral containers.
+
+    Entries that are not mappings are skipped (the manifest loader reports them as type errors).
+    """
     s = spec(pod)
     for field in CONTAINER_FIELDS:
-        for i, c in enumerate(s.get(field) or ()):
-            yield ContainerRef(field, i, c or {})
+        items = s.get(field)
+        if not isinstance(items, list | tuple):
+            continue
+        for i, c in enumerate(items):
+            if c is None or isinstance(c, Mapping):
+                yield ContainerRef(field, i, c or {})
 
 
 def workload(pod: Mapping[str, Any]) -> Mapping[str, Any]:
-    return pod.get(WORKLOAD_KEY) or {}
+    return _mapping(pod.get(WORKLOAD_KEY))
 
 
 def is_windows(pod: Mapping[str, Any]) -> bool:
     """``spec.os.name == windows``: the admission controller exempts such pods from Linux-only checks."""
-    return ((spec(pod).get("os") or {}).get("name") or "") == "windows"
+    return _mapping(spec(pod).get("os")).get("name") == "windows"
 
 
 def user_namespaced(pod: Mapping[str, Any]) -> bool:

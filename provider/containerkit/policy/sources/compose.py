@@ -33,7 +33,13 @@ from typing import Any
 
 from containerkit.policy.model import ObjectRef, Target
 from containerkit.policy.sources.located import Located, SourceError, path_within, target_suppressions
-from containerkit.policy.sources.yaml_lines import comment_suppressions, load_yaml
+from containerkit.policy.sources.yaml_lines import (
+    DEFAULT_LIMITS,
+    Limits,
+    comment_suppressions,
+    load_yaml,
+    read_text,
+)
 
 KIND = "Compose"
 BASE_NAMES = ("docker-compose.yaml", "docker-compose.yml", "compose.yaml", "compose.yml")
@@ -111,17 +117,14 @@ def _base_file(path: Path) -> Path | None:
     )
 
 
-def load(path: Path | str) -> list[Target]:
+def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
     """Parse ``path``; one target per service (none for a file without services)."""
     from containerkit.policy.engine import load_rules
 
     load_rules()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(str(path), None, f"cannot read compose file: {exc}") from None
-    doc = load_yaml(text, str(path))
+    text = read_text(path, limits, what="compose file")
+    doc = load_yaml(text, str(path), limits)
     if doc.value is None:
         return []
     if not isinstance(doc.value, Mapping):
@@ -134,13 +137,19 @@ def load(path: Path | str) -> list[Target]:
     base = _base_file(path) if _is_partial(services) else None
     every_service: Mapping[str, Any] = services
     if base is not None:
-        base_text = base.read_text(encoding="utf-8")
-        base_doc = load_yaml(base_text, str(base))
-        base_services = (base_doc.value or {}).get("services") or {}
+        base_text = read_text(base, limits, what="compose file")
+        base_doc = load_yaml(base_text, str(base), limits)
+        base_value = base_doc.value if isinstance(base_doc.value, Mapping) else {}
+        base_services = base_value.get("services") or {}
+        if not isinstance(base_services, Mapping):
+            raise SourceError(str(base), base_doc.lines.get("services"), "`services` must be a mapping")
         base_wide, base_scoped = comment_suppressions(base_text, base_doc)
         file_wide, scoped = [*base_wide, *file_wide], [*base_scoped, *scoped]
         services = {
-            name: merge_service(base_services.get(name) or {}, cfg if isinstance(cfg, Mapping) else {})
+            name: merge_service(
+                b if isinstance(b := base_services.get(name), Mapping) else {},
+                cfg if isinstance(cfg, Mapping) else {},
+            )
             for name, cfg in services.items()
         }
         every_service = {**base_services, **services}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from containerkit.policy.sources.located import SourceError
+from containerkit.policy.sources.yaml_lines import DEFAULT_LIMITS, Limits
 
 KUBERNETES = "kubernetes"
 DOCKERFILE = "dockerfile"
@@ -38,8 +39,12 @@ SKIP_DIRS = frozenset(
 _YAML_SUFFIXES = (".yaml", ".yml")
 _DOCKERFILE_NAMES = ("Dockerfile", "Containerfile", "Dockerfile.*", "*.Dockerfile", "*.dockerfile")
 _COMPOSE_NAMES = ("docker-compose*.y*ml", "compose*.y*ml")
-_K8S = re.compile(r"^apiVersion:\s*\S+", re.M)
-_K8S_KIND = re.compile(r"^kind:\s*\S+", re.M)
+_K8S = re.compile(r"^[\"']?apiVersion[\"']?[ \t]*:[ \t]*\S+", re.M)
+_K8S_KIND = re.compile(r"^[\"']?kind[\"']?[ \t]*:[ \t]*\S+", re.M)
+# Flow style and JSON (``{"apiVersion": "v1", "kind": "Pod", ...}``, also one line): keys anywhere.
+_FLOW_START = re.compile(r"^(?:---[ \t]*)?[{\[]", re.M)
+_FLOW_K8S = re.compile(r"[{,\s][\"']?apiVersion[\"']?\s*:")
+_FLOW_KIND = re.compile(r"[{,\s][\"']?kind[\"']?\s*:")
 _POD_TEMPLATE = re.compile(r"^spec:\s*$(?:\n(?:[ \t].*|\s*))*?\n[ \t]+containers:", re.M)
 _COMPOSE = re.compile(r"^services:\s*$", re.M)
 _HELM_KEYS = re.compile(
@@ -61,8 +66,29 @@ class Input:
     path: str
 
 
-def kind_of_file(path: Path, *, explicit: bool) -> str | None:
-    """The loader for one file, or ``None`` if it is not something lint understands."""
+TOO_BIG = "too-big"
+"""What :func:`kind_of_file` says of a file over the size limit: it is refused without being read."""
+
+
+def _read(path: Path, limit: int) -> str | None:
+    """The file's text (decoding errors replaced: detection only), ``TOO_BIG``, or ``None`` if unreadable."""
+    try:
+        if path.stat().st_size > limit:
+            return TOO_BIG
+        with path.open("rb") as fh:
+            return fh.read(limit).decode("utf-8", errors="replace").lstrip("\ufeff")
+    except OSError:
+        return None
+
+
+def _manifest_text(text: str) -> bool:
+    if _K8S.search(text) and _K8S_KIND.search(text):
+        return True
+    return bool(_FLOW_START.search(text) and _FLOW_K8S.search(text) and _FLOW_KIND.search(text))
+
+
+def kind_of_file(path: Path, *, explicit: bool, max_bytes: int = DEFAULT_LIMITS.max_file_bytes) -> str | None:
+    """The loader for one file, ``TOO_BIG``, or ``None`` if it is not something lint understands."""
     name = path.name
     if any(fnmatch.fnmatch(name, pat) for pat in _DOCKERFILE_NAMES):
         return DOCKERFILE
@@ -77,22 +103,28 @@ def kind_of_file(path: Path, *, explicit: bool) -> str | None:
             return None
         if any(fnmatch.fnmatch(name, pat) for pat in _COMPOSE_NAMES):
             return COMPOSE
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
+        found = _read(path, max_bytes)
+        if found is None or found == TOO_BIG:
+            return found
+        text = found
         if _K8S.search(text) and _K8S_KIND.search(text):
             return KUBERNETES
         if _COMPOSE.search(text):
             return COMPOSE
         if len(set(_HELM_KEYS.findall(text))) >= 2 or fnmatch.fnmatch(name, "values*.y*ml"):
             return HELM_VALUES
-        if _POD_TEMPLATE.search(text):
+        if _POD_TEMPLATE.search(text) or _manifest_text(text):
             return KUBERNETES
         return None
+    if name.endswith(".json"):
+        found = _read(path, max_bytes)
+        if found is None or found == TOO_BIG:
+            return found if explicit else None
+        return KUBERNETES if _manifest_text(found) else None
     if explicit:
         try:
-            head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+            with path.open("rb") as fh:
+                head = fh.read(4096).decode("utf-8", errors="replace")
         except OSError:
             return None
         if _FROM.search(head):
@@ -107,32 +139,85 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(dirpath) / f
 
 
+@dataclass
+class Discovery:
+    inputs: list[Input]
+    errors: list[SourceError]
+    skipped: list[str]
+    """YAML files under a directory that are none of the kinds lint reads (named in the summary)."""
+    empty: list[SourceError]
+    """Directories with nothing lint can read: ``lint`` makes them errors (a CI job pointed at the
+    wrong folder must not pass silently)."""
+
+
 def discover(paths: Iterable[str | Path]) -> tuple[list[Input], list[SourceError]]:
     """Inputs to load for the given command-line paths, and errors for paths that cannot be used."""
+    found = discover_all(paths)
+    return found.inputs, found.errors
+
+
+def _too_big(path: Path, limits: Limits) -> SourceError:
+    size = path.stat().st_size
+    return SourceError(
+        str(path),
+        None,
+        f"file is {size} bytes, over the {limits.max_file_bytes}-byte limit "
+        "(raise --max-file-size if it is legitimate)",
+    )
+
+
+def discover_all(paths: Iterable[str | Path], limits: Limits = DEFAULT_LIMITS) -> Discovery:
+    """Inputs, errors for paths that cannot be used, and skipped files, for the command-line paths."""
     inputs: list[Input] = []
     errors: list[SourceError] = []
+    empty: list[SourceError] = []
+    skipped: list[str] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             has_dags = False
+            before = len(inputs) + len(errors)
             for f in _walk(p):
-                kind = kind_of_file(f, explicit=False)
+                kind = kind_of_file(f, explicit=False, max_bytes=limits.max_file_bytes)
                 if kind == DAGS:
                     has_dags = True
+                elif kind == TOO_BIG:
+                    errors.append(_too_big(f, limits))
                 elif kind is not None:
                     inputs.append(Input(kind, str(f)))
+                elif (
+                    f.name.endswith(_YAML_SUFFIXES) and f.name != "Chart.yaml" and not f.name.startswith(".")
+                ):
+                    skipped.append(str(f))
             if has_dags:
                 inputs.append(Input(DAGS, str(p)))
+            elif len(inputs) + len(errors) == before:
+                empty.append(
+                    SourceError(
+                        str(p),
+                        None,
+                        "nothing to lint here: no manifest, compose file, Helm values, Dockerfile or DAG "
+                        "file" + (f" ({len(skipped)} YAML file(s) of other kinds)" if skipped else ""),
+                    )
+                )
         elif p.is_file():
-            kind = kind_of_file(p, explicit=True)
-            if kind is None and p.name.endswith(_YAML_SUFFIXES):
-                from containerkit.policy.sources.kubernetes import parse_documents
+            kind = kind_of_file(p, explicit=True, max_bytes=limits.max_file_bytes)
+            if kind == TOO_BIG:
+                errors.append(_too_big(p, limits))
+                continue
+            if kind is None and p.name.endswith((*_YAML_SUFFIXES, ".json")):
+                from containerkit.policy.sources.yaml_lines import parse_stream, read_text
 
                 try:
-                    for _ in parse_documents(p.read_text(encoding="utf-8", errors="replace"), str(p)):
-                        pass
+                    bad = [
+                        e
+                        for e in parse_stream(read_text(p, limits), str(p), limits)
+                        if isinstance(e, SourceError)
+                    ]
                 except SourceError as exc:
-                    errors.append(exc)
+                    bad = [exc]
+                if bad:
+                    errors += bad
                     continue
             if kind is None:
                 errors.append(
@@ -147,4 +232,4 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Input], list[SourceError
                 inputs.append(Input(kind, str(p)))
         else:
             errors.append(SourceError(str(p), None, "no such file or directory"))
-    return inputs, errors
+    return Discovery(inputs, errors, skipped, empty)

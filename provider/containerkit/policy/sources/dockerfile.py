@@ -34,6 +34,7 @@ from containerkit.policy.sources.located import (
     parse_ignore_comment,
     target_suppressions,
 )
+from containerkit.policy.sources.yaml_lines import DEFAULT_LIMITS, Limits, read_text
 
 KIND = "Dockerfile"
 
@@ -323,16 +324,13 @@ def parse(text: str, file: str) -> tuple[Dockerfile, list[Suppression]]:
     return doc, file_wide
 
 
-def load(path: Path | str) -> list[Target]:
+def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
     """One ``Dockerfile`` target per file; the object is named after the file."""
     from containerkit.policy.engine import load_rules
 
     load_rules()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(str(path), None, f"cannot read Dockerfile: {exc}") from None
+    text = read_text(path, limits, what="Dockerfile")
     doc, file_wide = parse(text, str(path))
     obj = ObjectRef(kind=KIND, name=path.name, file=str(path), line=1)
     return [Target(KIND, obj, doc, target_suppressions(file_wide, doc.scoped_suppressions))]

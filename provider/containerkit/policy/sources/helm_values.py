@@ -24,7 +24,13 @@ from typing import Any
 
 from containerkit.policy.model import ObjectRef, Target
 from containerkit.policy.sources.located import Located, SourceError, Suppression, target_suppressions
-from containerkit.policy.sources.yaml_lines import comment_suppressions, load_yaml
+from containerkit.policy.sources.yaml_lines import (
+    DEFAULT_LIMITS,
+    Limits,
+    comment_suppressions,
+    load_yaml,
+    read_text,
+)
 
 KIND = "HelmValues"
 BASE_NAMES = ("values.yaml", "values.yml")
@@ -62,28 +68,27 @@ def is_production(path: Path) -> bool:
     return "prod" in path.name.lower()
 
 
-def _read(path: Path) -> tuple[str, Any, dict[str, int], list[Suppression], list[Suppression]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(str(path), None, f"cannot read values file: {exc}") from None
-    doc = load_yaml(text, str(path))
+def _read(
+    path: Path, limits: Limits = DEFAULT_LIMITS
+) -> tuple[str, Any, dict[str, int], list[Suppression], list[Suppression]]:
+    text = read_text(path, limits, what="values file")
+    doc = load_yaml(text, str(path), limits)
     if doc.value is not None and not isinstance(doc.value, Mapping):
         raise SourceError(str(path), 1, "Helm values must be a mapping at the top level")
     file_wide, scoped = comment_suppressions(text, doc)
     return text, doc.value or {}, doc.lines, file_wide, scoped
 
 
-def load(path: Path | str) -> list[Target]:
+def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
     """One target per values file (an overlay merged onto its base ``values.yaml``)."""
     from containerkit.policy.engine import load_rules
 
     load_rules()
     path = Path(path)
-    _, values, lines, file_wide, scoped = _read(path)
+    _, values, lines, file_wide, scoped = _read(path, limits)
     base = base_file(path)
     if base is not None:
-        _, base_values, _, _, _ = _read(base)
+        _, base_values, _, _, _ = _read(base, limits)
         values = merge(base_values, values)
     data = HelmValues(
         file=str(path),
