@@ -29,7 +29,33 @@ def summary(result: LintResult) -> dict[str, int]:
         "objects_checked": len(result.targets),
         "objects_with_findings": len(objects),
         "parse_errors": len(result.errors),
+        "documents_not_linted": len(result.not_linted),
+        "documents_of_unknown_kinds": sum(1 for n in result.not_linted if not n.known),
+        "files_skipped": len(result.skipped),
     }
+
+
+def not_linted_line(result: LintResult) -> str | None:
+    """``3 documents not linted: CustomResourceDefinition, Service x2`` (unknown kinds marked), or None."""
+    if not result.not_linted:
+        return None
+    by_label = Counter(n.label() for n in result.not_linted)
+    unknown = {n.label() for n in result.not_linted if not n.known}
+    names = ", ".join(
+        f"{label}{f' x{count}' if count > 1 else ''}{' (unknown kind)' if label in unknown else ''}"
+        for label, count in sorted(by_label.items())
+    )
+    n = len(result.not_linted)
+    return f"{n} document{'s' if n != 1 else ''} not linted: {names}"
+
+
+def skipped_line(result: LintResult) -> str | None:
+    if not result.skipped:
+        return None
+    shown = ", ".join(result.skipped[:5]) + (
+        f", ... ({len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
+    )
+    return f"{len(result.skipped)} YAML file(s) skipped (not a kind lint reads): {shown}"
 
 
 def relative_uri(file: str) -> str:

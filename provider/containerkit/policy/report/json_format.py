@@ -58,6 +58,11 @@ def render(result: LintResult, *, color: bool = False, fail_on: Severity = Sever
         "summary": summary(result),
         "findings": [finding_dict(f) for f in result.findings],
         "errors": [{"file": e.file, "line": e.line, "message": e.problem} for e in result.errors],
+        "not_linted": [
+            {"file": n.file, "line": n.line, "kind": n.kind, "apiVersion": n.api_version, "known": n.known}
+            for n in result.not_linted
+        ],
+        "skipped": list(result.skipped),
         "rules": [rule_dict(r) for r in result.rules()],
     }
     return json.dumps(doc, indent=2) + "\n"

@@ -48,9 +48,19 @@ def render(result: LintResult, *, color: bool = False, fail_on: Severity = Sever
     for e in result.errors:
         case = ET.SubElement(suite, "testcase", classname=e.file or "containerkit", name="parse")
         ET.SubElement(case, "error", message=e.problem, type="parse").text = str(e)
+    skipped = 0
+    for n in result.not_linted:  # reported, never counted as passing
+        case = ET.SubElement(suite, "testcase", classname=n.file, name=f"{n.label()} (line {n.line or 1})")
+        ET.SubElement(case, "skipped", message=f"{n.label()}: no checks for this kind")
+        skipped += 1
+    for path in result.skipped:
+        case = ET.SubElement(suite, "testcase", classname=path, name="file")
+        ET.SubElement(case, "skipped", message="not a kind lint reads")
+        skipped += 1
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(failures))
     suite.set("errors", str(len(result.errors)))
+    suite.set("skipped", str(skipped))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

@@ -83,6 +83,29 @@ def render(result: LintResult, *, color: bool = False, fail_on: Severity = Sever
                 loc["region"] = {"startLine": e.line}
             note["locations"] = [{"physicalLocation": loc}]
         notifications.append(note)
+    for n in result.not_linted:
+        notifications.append(
+            {
+                "level": "warning" if not n.known else "note",
+                "message": {"text": f"{n.file}: {n.label()} not linted"},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": relative_uri(n.file)},
+                            **({"region": {"startLine": n.line}} if n.line else {}),
+                        }
+                    }
+                ],
+            }
+        )
+    for skipped in result.skipped:
+        notifications.append(
+            {
+                "level": "note",
+                "message": {"text": f"{skipped}: skipped (not a kind lint reads)"},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": relative_uri(skipped)}}}],
+            }
+        )
     doc = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

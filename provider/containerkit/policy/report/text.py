@@ -8,7 +8,7 @@ import click
 
 from containerkit.policy.lint import SEVERITY_ORDER, LintResult
 from containerkit.policy.model import Severity
-from containerkit.policy.report.common import object_key, summary
+from containerkit.policy.report.common import not_linted_line, object_key, skipped_line, summary
 
 _COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -45,6 +45,9 @@ def render(result: LintResult, *, color: bool = False, fail_on: Severity = Sever
     )
     if s["parse_errors"]:
         line += f"; {s['parse_errors']} parse error(s)"
+    for note in (not_linted_line(result), skipped_line(result)):
+        if note:
+            out.append(style(note, dim=True))
     failing = [f for f in result.findings if f.severity.rank >= fail_on.rank]
     verdict = "FAIL" if failing or result.errors else "OK"
     out.append(style(verdict, fg="red" if verdict == "FAIL" else "green", bold=True) + f"  {line}")

@@ -138,9 +138,9 @@ def final_user_non_root(doc: Dockerfile) -> Iterable[Violation]:
     title="no-secrets-in-env-or-arg",
     severity=Severity.ERROR,
     rationale=(
-        "ENV values are stored in the image config and ARG values in its history: anyone who can pull the "
-        "image can read them. Secrets belong in BuildKit secret mounts at build time and in the runtime "
-        "environment (Kubernetes Secret, Docker secret file) at run time."
+        "ENV and LABEL values are stored in the image config and ARG values in its history: anyone who can "
+        "pull the image can read them. Secrets belong in BuildKit secret mounts at build time and in the "
+        "runtime environment (Kubernetes Secret, Docker secret file) at run time."
     ),
     fix="Remove the value; use RUN --mount=type=secret,id=... for builds and inject it at run time.",
     peers={"checkov": "CKV_SECRET_*", "hadolint": "(none)"},
@@ -152,6 +152,8 @@ def no_secrets_in_env_or_arg(doc: Dockerfile) -> Iterable[Violation]:
                 pairs: list[tuple[str, str | None]] = list(parse_env(ins.value))
             elif ins.keyword == "ARG":
                 pairs = parse_arg(ins.value)
+            elif ins.keyword == "LABEL":  # labels are image metadata: readable by anyone who pulls
+                pairs = list(parse_label(ins.value).items())
             else:
                 continue
             for name, value in pairs:

@@ -7,7 +7,7 @@ from typing import Any
 
 from containerkit.policy.model import Severity, Violation, rule
 
-ALL_KINDS = ("Pod", "DockerRun", "Dockerfile", "Compose", "HelmValues")
+ALL_KINDS = ("Pod", "DockerRun", "Dockerfile", "Compose", "HelmValues", "ConfigMap")
 
 
 def _emitted_by_engine(data: Any) -> Iterable[Violation]:

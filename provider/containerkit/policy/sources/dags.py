@@ -64,8 +64,15 @@ def docker_run_settings(task: Any) -> dict[str, Any]:
     ):  # SecureDockerOperator: its final settings, parse-time form
         return dict(config(stock_mounts(), runtime=False)[2])
     env = dict(getattr(task, "environment", None) or {})
-    env.update(getattr(task, "private_environment", None) or {})
+    env.update(
+        getattr(task, "private_environment", None) or getattr(task, "_private_environment", None) or {}
+    )
     cpus = getattr(task, "cpus", None)
+    # Stock DockerOperator passes ``cpu_shares=round(cpus * 1024)``: a relative weight under contention,
+    # not a limit (the container may use every core), so it must not read as ``nano_cpus`` (DKR-008).
+    shares = (
+        round(float(cpus) * 1024) if isinstance(cpus, int | float) and not isinstance(cpus, bool) else None
+    )
     settings: dict[str, Any] = {
         "image": getattr(task, "image", None),
         "user": getattr(task, "user", None),
@@ -75,7 +82,7 @@ def docker_run_settings(task: Any) -> dict[str, Any]:
         "network_mode": getattr(task, "network_mode", None),
         "ipc_mode": getattr(task, "ipc_mode", None),
         "mem_limit": getattr(task, "mem_limit", None),
-        "nano_cpus": int(float(cpus) * 1e9) if cpus else None,
+        "cpu_shares": shares,
         "mounts": [dict(m) for m in getattr(task, "mounts", None) or ()],
         "shm_size": getattr(task, "shm_size", None),
     }

@@ -201,8 +201,9 @@ def _compose(loader: Any, limits: Limits) -> yaml.Node | None:
             tag = event.tag
             if tag is None or tag == "!":
                 tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-            marks: Any = (event.start_mark, event.end_mark)
-            node: yaml.Node = yaml.ScalarNode(tag, event.value, *marks, style=event.style)
+            start: Any = event.start_mark
+            end: Any = event.end_mark
+            node: yaml.Node = yaml.ScalarNode(tag, event.value, start, end, style=event.style)
             if event.anchor is not None:
                 anchors[event.anchor] = node
             attach(node)
@@ -217,7 +218,7 @@ def _compose(loader: Any, limits: Limits) -> yaml.Node | None:
             tag = event.tag
             if tag is None or tag == "!":
                 tag = loader.resolve(cls, None, event.implicit)
-            start: Any = event.start_mark
+            start = event.start_mark
             node = cls(tag, [], start, None, flow_style=event.flow_style)
             if event.anchor is not None:
                 anchors[event.anchor] = node
