@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "rules": "containerkit.cli.rules:rules",
     "render": "containerkit.cli.render:render",
     "diagnose": "containerkit.cli.diagnose:diagnose",
+    "recommend": "containerkit.cli.recommend:recommend",
 }
 
 

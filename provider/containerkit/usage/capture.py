@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from containerkit.usage.record import ALERT_RATIO, UsageRecord, format_bytes, format_cpu
+from containerkit.usage.record import ALERT_RATIO, UsageRecord, bytes_quantity, format_bytes, format_cpu
 
 XCOM_KEY = "containerkit_usage"
 ENV_CAPTURE = "CONTAINERKIT_USAGE_CAPTURE"
@@ -279,5 +279,5 @@ def _docker_limits(host: Mapping[str, Any], observed_memory: int | None) -> dict
         limits["cpu"] = format_cpu(int(host["NanoCpus"]) / 1e9)
     memory = int(host.get("Memory") or 0) or observed_memory
     if memory:
-        limits["memory"] = format_bytes(memory)
+        limits["memory"] = bytes_quantity(memory)
     return limits

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from containerkit.usage.record import GI, MI, UsageRecord, format_bytes, format_cpu
+from containerkit.usage.record import GI, MI, UsageRecord, bytes_quantity, format_bytes, format_cpu
 
 NOT_ENOUGH_HISTORY = "not-enough-history"
 OK = "ok"
@@ -102,7 +102,7 @@ class Recommendation:
 
     @property
     def memory(self) -> str | None:
-        return None if self.memory_bytes is None else format_bytes(self.memory_bytes)
+        return None if self.memory_bytes is None else bytes_quantity(self.memory_bytes)
 
     @property
     def cpu_request(self) -> str | None:
@@ -360,7 +360,7 @@ def _suggest(
     p_memory, p_cpu, p_limit = _bytes_of(p.memory_request), _cores_of(p.cpu_request), _cores_of(p.cpu_limit)
     overrides: dict[str, Any] = {}
     if not (memory_bytes <= p_memory <= opts.preset_memory_tolerance * memory_bytes):
-        overrides["memory"] = format_bytes(memory_bytes)
+        overrides["memory"] = bytes_quantity(memory_bytes)
     if not (cpu_request <= p_cpu <= opts.preset_cpu_tolerance * cpu_request):
         overrides["requests"] = {"cpu": format_cpu(cpu_request)}
     wanted_limit = max(cpu_limit or 0.0, cpu_request)
@@ -372,17 +372,10 @@ def _suggest(
 
 
 def resources_literal(resources: Any) -> str:
-    """The ``resources=`` argument as Python source."""
-    if isinstance(resources, str):
-        return repr(resources)
-    parts = []
-    for key, value in resources.items():
-        if isinstance(value, Mapping):
-            inner = ", ".join(f"{k!r}: {v!r}" for k, v in value.items())
-            parts.append(f"{key!r}: {{{inner}}}")
-        else:
-            parts.append(f"{key!r}: {value!r}")
-    return "{" + ", ".join(parts) + "}"
+    """The ``resources=`` argument as Python source (JSON is valid Python for these values)."""
+    import json
+
+    return json.dumps(resources)
 
 
 def check_sizes(recommendation: Recommendation) -> None:

@@ -33,6 +33,14 @@ def format_bytes(value: float | None) -> str:
     return f"{int(value)}"
 
 
+def bytes_quantity(value: int) -> str:
+    """An exact Kubernetes quantity for ``value`` bytes: ``2Gi``, ``1229Mi``, ``512Ki`` or plain bytes."""
+    for suffix, unit in (("Gi", GI), ("Mi", MI), ("Ki", 1024)):
+        if value and value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(int(value))
+
+
 def format_cpu(cores: float | None) -> str:
     """A CPU quantity as Kubernetes writes it: ``250m`` below one core, else cores (``1.5``)."""
     if cores is None:
