@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from containerkit.policy.sources.located import SourceError
-from containerkit.policy.sources.yaml_lines import DEFAULT_LIMITS, Limits
+from containerkit.policy.sources.yaml_lines import DEFAULT_LIMITS, Limits, decode
 
 KUBERNETES = "kubernetes"
 DOCKERFILE = "dockerfile"
@@ -76,9 +76,13 @@ def _read(path: Path, limit: int) -> str | None:
         if path.stat().st_size > limit:
             return TOO_BIG
         with path.open("rb") as fh:
-            return fh.read(limit).decode("utf-8", errors="replace").lstrip("\ufeff")
+            data = fh.read(limit)
     except OSError:
         return None
+    try:
+        return decode(data, str(path))  # a BOM picks UTF-16/32, as the loaders read it
+    except SourceError:
+        return data.decode("utf-8", errors="replace")
 
 
 def _manifest_text(text: str) -> bool:
