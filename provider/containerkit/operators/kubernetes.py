@@ -319,6 +319,12 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             "pass image= (or give the base container an image in the spec or pod template)",
         )
 
+    def await_pod_start(self, pod: V1Pod) -> None:
+        super().await_pod_start(pod)
+        from containerkit.usage.capture import start_pod_usage
+
+        start_pod_usage(self, pod)  # usage sampling while the pod runs (sync mode); never raises
+
     # --- fail fast ----------------------------------------------------------------------------
 
     @cached_property
@@ -439,6 +445,9 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         in_flight = sys.exc_info()[1]
         # The stock code passes the pod as it was at creation on the failure path: read it again.
         remote = self._read_remote(remote_pod or pod)
+        from containerkit.usage.capture import record_pod_usage
+
+        record_pod_usage(self, remote)  # before the pod is deleted; never raises
         succeeded = (
             remote is not None and remote.status is not None and remote.status.phase == PodPhase.SUCCEEDED
         )

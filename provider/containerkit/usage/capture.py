@@ -281,3 +281,121 @@ def _docker_limits(host: Mapping[str, Any], observed_memory: int | None) -> dict
     if memory:
         limits["memory"] = bytes_quantity(memory)
     return limits
+
+
+# ------------------------------------------------------------------------------ Kubernetes
+
+DEFERRED = "deferrable mode: no worker runs while the pod runs, so nothing was sampled"
+_POD_ATTR = "_containerkit_usage"
+
+
+@dataclass
+class PodCapture:
+    sampler: Any
+    identity: TaskIdentity
+    started_at: str
+    began: float
+
+
+def _pod_sampler(api_client: Any, namespace: str, pod: str, container: str, interval: float) -> Any:
+    from containerkit.usage.kubernetes_sampler import PodMetricsSampler
+
+    return PodMetricsSampler(api_client, namespace, pod, container, interval=interval)
+
+
+SAMPLERS["kubernetes"] = _pod_sampler
+
+
+def start_pod_usage(operator: Any, pod: Any) -> None:
+    """Start sampling ``pod``'s base container (it has just started); kept on the operator."""
+    try:
+        if not capture_enabled():
+            return
+        sampler = SAMPLERS["kubernetes"](
+            operator.client.api_client,
+            pod.metadata.namespace,
+            pod.metadata.name,
+            operator.base_container_name,
+            capture_interval(),
+        )
+        sampler.start()
+        setattr(operator, _POD_ATTR, PodCapture(sampler, task_identity(operator), _now(), time.monotonic()))
+    except Exception as exc:
+        _warn(operator, "containerkit usage: pod sampling not started: %s", exc)
+
+
+def _base(items: Any, name: str) -> Any:
+    return next((item for item in items or () if getattr(item, "name", None) == name), None)
+
+
+def _k8s_quantities(values: Mapping[str, Any] | None) -> dict[str, str]:
+    return {k: str(v) for k, v in (values or {}).items() if k in ("cpu", "memory")}
+
+
+def record_pod_usage(operator: Any, remote_pod: Any) -> UsageRecord | None:
+    """Stop sampling and record the try from the pod's final status. Call before the pod is deleted."""
+    capture: PodCapture | None = getattr(operator, _POD_ATTR, None)
+    try:
+        setattr(operator, _POD_ATTR, None)
+        if remote_pod is None or (capture is None and not capture_enabled()):
+            return None
+        from containerkit.usage.kubernetes_sampler import NO_SAMPLE, NOT_SERVED, PodUsage
+
+        usage: PodUsage = capture.sampler.stop() if capture is not None else PodUsage()
+        name = operator.base_container_name
+        container = _base(getattr(remote_pod.spec, "containers", None), name)
+        resources = getattr(container, "resources", None)
+        requests = _k8s_quantities(getattr(resources, "requests", None))
+        limits = _k8s_quantities(getattr(resources, "limits", None))
+        status = _base(getattr(remote_pod.status, "container_statuses", None), name)
+        terminated = getattr(getattr(status, "state", None), "terminated", None)
+        last = getattr(getattr(status, "last_state", None), "terminated", None)
+        oom = any(getattr(t, "reason", None) == "OOMKilled" for t in (terminated, last))
+        duration: float | None = None
+        if terminated is not None and terminated.started_at and terminated.finished_at:
+            duration = (terminated.finished_at - terminated.started_at).total_seconds()
+        if capture is None and terminated is None:
+            return None  # the container never ran (e.g. the image could not be pulled): no usage
+        if duration is None:
+            duration = time.monotonic() - capture.began if capture is not None else 0.0
+        if capture is None:
+            unavailable: str | None = DEFERRED if operator.deferrable else NO_SAMPLE
+        elif usage.served is False:
+            unavailable = NOT_SERVED
+        elif not usage.samples:
+            unavailable = NO_SAMPLE
+        else:
+            unavailable = None
+        memory_limit = None
+        if "memory" in limits:
+            from containerkit.spec.quantity import parse_quantity
+
+            memory_limit = int(parse_quantity("limits.memory", limits["memory"], kind="bytes"))
+        identity = capture.identity if capture is not None else task_identity(operator)
+        started = capture.started_at if capture is not None else _now()
+        record = UsageRecord(
+            **identity.__dict__,
+            runtime="kubernetes",
+            started_at=started,
+            ended_at=_now(),
+            duration_seconds=round(duration, 3),
+            requests=requests,
+            limits=limits,
+            container=f"{remote_pod.metadata.namespace}/{remote_pod.metadata.name}/{name}",
+            peak_memory_bytes=usage.peak_memory_bytes,
+            memory_limit_bytes=memory_limit,
+            cpu_seconds=None if usage.cpu_seconds is None else round(usage.cpu_seconds, 3),
+            cpu_peak_cores=None if usage.cpu_peak_cores is None else round(usage.cpu_peak_cores, 3),
+            samples=usage.samples,
+            interval_seconds=getattr(capture.sampler, "interval", None) if capture is not None else None,
+            oom_killed=oom,
+            exit_code=None if terminated is None else int(terminated.exit_code),
+            restarts=None if status is None else int(status.restart_count or 0),
+            unavailable=unavailable,
+            sampler_errors=tuple(usage.errors),
+        )
+        publish(operator, record)
+        return record
+    except Exception as exc:
+        _warn(operator, "containerkit usage: pod usage not recorded: %s", exc)
+        return None
