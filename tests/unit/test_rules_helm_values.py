@@ -144,7 +144,11 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         with_(data={"metadataConnection": {"user": "airflow", "pass": "pw"}}),
         ["data.metadataConnection.pass"],
     ),
-    ("HLM-005", with_(data={"brokerUrl": "redis://:pw@redis:6379/0"}), []),
+    (
+        "HLM-005",
+        with_(data={"brokerUrl": "redis://:pw@redis:6379/0"}),
+        ["data.brokerUrl"],
+    ),  # empty user, password
     ("HLM-005", with_(data={"brokerUrl": "redis://user:pw@redis:6379/0"}), ["data.brokerUrl"]),
     ("HLM-005", with_(config={"core": {"fernet_key": "c2VjcmV0"}}), ["config.core.fernet_key"]),
     ("HLM-005", with_(env=[{"name": "AWS_SECRET_ACCESS_KEY", "value": "abc"}]), ["env[0].value"]),

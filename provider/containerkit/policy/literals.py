@@ -53,14 +53,14 @@ _SECRET_VALUE = re.compile(
     r"|[sr]k_live_[0-9A-Za-z]{20,}"  # Stripe live keys
     r"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"  # JSON Web Token
     r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"  # PEM, OpenSSH, PGP private keys
-    r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@)",  # URL with user:password
+    r"|[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@)",  # URL with [user]:password
 )
 _VALUE_KIND = (
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY"), "a private key"),
     (re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ"), "a JSON Web Token"),
-    (re.compile(r"://[^/\s:@]+:[^/\s@]+@"), "a URL with a password"),
+    (re.compile(r"://[^/\s:@]*:[^/\s@]+@"), "a URL with a password"),
 )
-_RUN = re.compile(rf"[A-Za-z0-9+/=_-]{{{ENTROPY_MIN_LENGTH},}}")
+_RUN = re.compile(rf"[A-Za-z0-9+/_-]{{{ENTROPY_MIN_LENGTH},}}={{0,2}}")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # ``key = value``, ``key: value``, ``export KEY=value``, ``"key": "value"`` inside a config file.

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from containerkit.policy.literals import secret_literal
+from containerkit.policy.literals import secret_literal, value_secret
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.helm_values import KIND, HelmValues
 from containerkit.policy.sources.located import scoped
@@ -403,9 +403,33 @@ def no_plaintext_credentials(doc: HelmValues) -> Iterable[Violation]:
         why = secret_literal(name, value)
         if why:
             yield Violation(path, f"env {name}: {why}")
+    reported: set[str] = set(PLAINTEXT_KEYS)
     for name, secret in _mapping(values.get("extraSecrets")).items():
         if isinstance(secret, Mapping) and (secret.get("data") or secret.get("stringData")):
+            reported.add(f"extraSecrets.{name}")
             yield Violation(f"extraSecrets.{name}", f"extraSecrets {name} carries secret data in the values")
+    reported |= {
+        f"config.{s}.{o}" for s, opts in _mapping(values.get("config")).items() for o in _mapping(opts)
+    }
+    reported |= {path for path, _, _ in _env_entries(values)}
+    for path, text in _strings(values, ""):  # a token or key anywhere else, by its shape
+        if any(path == r or path.startswith((r + ".", r + "[")) for r in reported):
+            continue
+        why = value_secret(text)
+        if why:
+            yield Violation(path, f"{path}: {why}")
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    todo: list[tuple[str, Any]] = [(path, value)]
+    while todo:
+        where, v = todo.pop()
+        if isinstance(v, str):
+            yield where, v
+        elif isinstance(v, Mapping):
+            todo += [(f"{where}.{k}" if where else str(k), sub) for k, sub in v.items()]
+        elif isinstance(v, list):
+            todo += [(f"{where}[{i}]", sub) for i, sub in enumerate(v)]
 
 
 def _remote_logging(values: Mapping[str, Any]) -> bool:
