@@ -242,10 +242,20 @@ def running_as_root() -> None:
         with contextlib.suppress(docker.errors.NotFound):
             client.volumes.get(volume).remove(force=True)
 
+    @task(trigger_rule="one_failed")
+    def fail_run_if_a_task_failed() -> None:
+        """The cleanup leaf succeeds whatever happened; this leaf makes any other failure fail the run."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a task of this DAG failed: read its log")
+
     volume = create_volume()
     denied = nonroot_write_denied(volume)
     denied >> fix_volume_permissions >> write_report
-    check_report(fix_volume_permissions.output, write_report.output) >> remove_volume(volume)
+    checked = check_report(fix_volume_permissions.output, write_report.output)
+    checked >> remove_volume(volume)
+    steps = [volume, denied, fix_volume_permissions, write_report, checked]
+    steps >> fail_run_if_a_task_failed()
     root_refused_by_policy()
     render_kubernetes_fix()
 

@@ -52,7 +52,7 @@ REGISTRY_CONN_ID = "containerkit_registry_default"
 REPOSITORY = "containerkit-examples/moving-tag"
 LABELS = {"containerkit.example": "88_06_02"}
 DOCKERFILE = """\
-ARG BASE_IMAGE
+ARG BASE_IMAGE=debian:12.8-slim
 FROM ${BASE_IMAGE} AS build
 # The label marks the build stage too, so the cleanup finds it (the classic builder keeps stages).
 LABEL containerkit.example="88_06_02"
@@ -206,9 +206,17 @@ def latest_tag() -> None:
         client.images.prune(filters={"dangling": True, "label": labels})
         return removed
 
+    @task(trigger_rule="one_failed")
+    def fail_run_if_a_task_failed() -> None:
+        """The cleanup leaf succeeds whatever happened; this leaf makes any other failure fail the run."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a task of this DAG failed: read its log")
+
     moved >> run_pinned >> run_by_tag
     check = check_reproducible(pinned, moved, run_pinned.output, run_by_tag.output)
     check >> remove_images()
+    [pinned, moved, run_pinned, run_by_tag, check] >> fail_run_if_a_task_failed()
     latest_refused()
 
 

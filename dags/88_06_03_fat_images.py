@@ -52,7 +52,7 @@ REPOSITORY = "containerkit-examples/size"
 LABELS = {"containerkit.example": "88_06_03"}
 MESSAGE = "report: 42 rows\n"
 FAT = """\
-ARG BASE_IMAGE
+ARG BASE_IMAGE=debian:12.8-slim
 FROM ${BASE_IMAGE}
 LABEL containerkit.example="88_06_03"
 ADD . /app
@@ -62,7 +62,7 @@ USER 65532:65532
 CMD ["/bin/cat", "/app/message"]
 """
 SLIM = """\
-ARG BASE_IMAGE
+ARG BASE_IMAGE=debian:12.8-slim
 FROM ${BASE_IMAGE} AS build
 LABEL containerkit.example="88_06_03"
 COPY message /out/app/message
@@ -221,8 +221,18 @@ def fat_images() -> None:
     pulls = measure_pulls(images)
     budget = size_budget(images)
     pulls >> run_slim
+
+    @task(trigger_rule="one_failed")
+    def fail_run_if_a_task_failed() -> None:
+        """The cleanup leaf succeeds whatever happened; this leaf makes any other failure fail the run."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a task of this DAG failed: read its log")
+
     checked = check_same_app(run_slim.output)
-    [budget, checked, lint_dockerfiles()] >> remove_images()
+    linted = lint_dockerfiles()
+    [budget, checked, linted] >> remove_images()
+    [images, pulls, budget, run_slim, checked, linted] >> fail_run_if_a_task_failed()
 
 
 fat_images()

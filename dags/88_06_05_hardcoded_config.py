@@ -75,7 +75,7 @@ print(json.dumps({
 }))
 """
 BAKED = """\
-ARG BASE_IMAGE
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 ENV DB_PASSWORD=baked-demo-password LOG_LEVEL=INFO
 ARG BATCH_SIZE
@@ -255,9 +255,19 @@ def hardcoded_config() -> None:
     def remove_config() -> None:
         shutil.rmtree(CONFIG_ROOT, ignore_errors=True)
 
+    @task(trigger_rule="one_failed")
+    def fail_run_if_a_task_failed() -> None:
+        """The cleanup leaf succeeds whatever happened; this leaf makes any other failure fail the run."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("a task of this DAG failed: read its log")
+
     written = write_config()
-    written >> run_v1 >> change_config() >> run_v2
-    check_no_rebuild(written, run_v1.output, run_v2.output) >> remove_config()
+    changed = change_config()
+    written >> run_v1 >> changed >> run_v2
+    checked = check_no_rebuild(written, run_v1.output, run_v2.output)
+    checked >> remove_config()
+    [written, run_v1, changed, run_v2, checked] >> fail_run_if_a_task_failed()
     hardcoded_flagged()
     render_kubernetes()
 
