@@ -27,6 +27,7 @@ there. Comments are read from the text: PyYAML drops them.
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import re
 from collections import defaultdict
@@ -170,68 +171,75 @@ def _compose(loader: Any, limits: Limits) -> yaml.Node | None:
     """One document's node graph from parser events, iteratively, with the depth cap.
 
     PyYAML's composers (Python and libyaml) recurse per nesting level; this one keeps an explicit stack,
-    so a 100,000-level document fails at ``max_depth`` instead of exhausting the C or Python stack.
+    so a 100,000-level document fails at ``max_depth`` instead of exhausting the C stack (libyaml's
+    composer crashes the process at ~200,000 levels) or the Python one.
     """
     anchors: dict[str, yaml.Node] = {}
-    stack: list[yaml.Node] = []
-    pending: list[yaml.Node | None] = []  # a mapping's key waiting for its value
+    stack: list[Any] = []
+    pending: list[Any] = []  # a mapping's key waiting for its value; a sequence's slot stays False
     root: yaml.Node | None = None
+    resolved: dict[str, str] = {}  # plain scalar text -> tag (a document repeats its values)
+    max_depth = limits.max_depth
+    get_event = loader.get_event
     loader.get_event()  # DocumentStartEvent
-
-    def attach(node: yaml.Node) -> None:
-        nonlocal root
+    while True:
+        event: Any = get_event()
+        kind = type(event)
+        node: Any
+        if kind is yaml.ScalarEvent:
+            tag = event.tag
+            if tag is None or tag == "!":
+                if event.style or not event.implicit[0]:
+                    tag = _STR_TAG
+                else:
+                    value = event.value
+                    tag = resolved.get(value)
+                    if tag is None:
+                        tag = resolved[value] = loader.resolve(yaml.ScalarNode, value, event.implicit)
+            node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
+            opened = False
+        elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if len(stack) >= max_depth:
+                raise _LimitError(
+                    _mark_line(event),
+                    f"nested deeper than {max_depth} levels (raise --max-depth if it is legitimate)",
+                )
+            cls = yaml.MappingNode if kind is yaml.MappingStartEvent else yaml.SequenceNode
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = loader.resolve(cls, None, event.implicit)
+            node = cls(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
+            opened = True
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop().end_mark = event.end_mark
+            pending.pop()
+            if not stack:
+                break
+            continue
+        elif kind is yaml.AliasEvent:
+            node = anchors.get(str(event.anchor))
+            if node is None:
+                raise _LimitError(_mark_line(event), f"alias *{event.anchor} names no anchor")
+            opened = False
+        else:  # pragma: no cover - the parser only emits the events above inside a document
+            raise _LimitError(_mark_line(event), f"unexpected YAML event {kind.__name__}")
         if not stack:
             root = node
-        elif isinstance(stack[-1], yaml.SequenceNode):
+        elif pending[-1] is False:
             stack[-1].value.append(node)
         elif pending[-1] is None:
             pending[-1] = node
         else:
             stack[-1].value.append((pending[-1], node))
             pending[-1] = None
-
-    while True:
-        event: Any = loader.get_event()
-        if isinstance(event, yaml.AliasEvent):
-            target = anchors.get(str(event.anchor))
-            if target is None:
-                raise _LimitError(_mark_line(event), f"alias *{event.anchor} names no anchor")
-            attach(target)
-        elif isinstance(event, yaml.ScalarEvent):
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-            start: Any = event.start_mark
-            end: Any = event.end_mark
-            node: yaml.Node = yaml.ScalarNode(tag, event.value, start, end, style=event.style)
-            if event.anchor is not None:
-                anchors[event.anchor] = node
-            attach(node)
-        elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            if len(stack) >= limits.max_depth:
-                raise _LimitError(
-                    _mark_line(event),
-                    f"nested deeper than {limits.max_depth} levels (raise --max-depth if it is legitimate)",
-                )
-            is_seq = isinstance(event, yaml.SequenceStartEvent)
-            cls = yaml.SequenceNode if is_seq else yaml.MappingNode
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = loader.resolve(cls, None, event.implicit)
-            start = event.start_mark
-            node = cls(tag, [], start, None, flow_style=event.flow_style)
-            if event.anchor is not None:
-                anchors[event.anchor] = node
-            attach(node)
+        if opened:
             stack.append(node)
-            pending.append(None)
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-            done = stack.pop()
-            pending.pop()
-            done.end_mark = event.end_mark
-        else:  # pragma: no cover - the parser only emits the events above inside a document
-            raise _LimitError(_mark_line(event), f"unexpected YAML event {type(event).__name__}")
-        if not stack:
+            pending.append(False if cls is yaml.SequenceNode else None)
+        elif not stack:
             break
     loader.get_event()  # DocumentEndEvent
     return root
@@ -399,6 +407,20 @@ def _syntax_error(exc: yaml.YAMLError, file: str, offset: int) -> SourceError:
 
 
 def _parse_chunk(chunk: str, file: str, offset: int, limits: Limits, scoping: bool) -> list[YamlDocument]:
+    # Parsing allocates a node, two marks and a value per scalar and makes no garbage cycles: the cyclic
+    # collector would only rescan them (a third of the time on a large file), so it pauses meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_chunk_collected(chunk, file, offset, limits, scoping)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse_chunk_collected(
+    chunk: str, file: str, offset: int, limits: Limits, scoping: bool
+) -> list[YamlDocument]:
     loader = _Loader(chunk)
     docs: list[YamlDocument] = []
     try:
