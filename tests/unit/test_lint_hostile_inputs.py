@@ -534,6 +534,15 @@ def test_the_table_is_big_enough() -> None:
     assert len(CASES) >= 40 and len({c.id for c in CASES}) == len(CASES)
 
 
+def test_cli_limit_defaults_are_the_loader_defaults() -> None:
+    from dataclasses import asdict
+
+    from containerkit.cli.lint import DEFAULTS
+    from containerkit.policy.sources.yaml_lines import DEFAULT_LIMITS
+
+    assert asdict(DEFAULT_LIMITS) == DEFAULTS
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_hostile_input(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

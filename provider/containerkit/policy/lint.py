@@ -90,6 +90,10 @@ def _load(kind: str, path: str, options: LintOptions) -> tuple[list[Target], lis
     if kind == DAGS:
         targets, errors = module.load(path)
         return list(targets), list(errors), []
+    load_all = getattr(module, "load_all", None)
+    if callable(load_all):  # loaders that report per-object errors and keep the rest
+        targets, errors = load_all(path, limits=options.limits)
+        return list(targets), list(errors), []
     return list(module.load(path, limits=options.limits)), [], []
 
 

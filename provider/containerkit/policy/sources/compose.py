@@ -87,6 +87,72 @@ def _as_mapping(value: Any) -> Any:
     return value
 
 
+# Field -> the YAML types the compose specification allows (what the rules read; others unchecked).
+_STR, _INT, _FLOAT, _BOOL, _LIST, _MAP = str, int, float, bool, list, Mapping
+SERVICE_TYPES: dict[str, tuple[type, ...]] = {
+    "image": (_STR,),
+    "user": (_STR, _INT),
+    "environment": (_LIST, _MAP),
+    "labels": (_LIST, _MAP),
+    "volumes": (_LIST,),
+    "ports": (_LIST,),
+    "cap_add": (_LIST,),
+    "cap_drop": (_LIST,),
+    "security_opt": (_LIST,),
+    "privileged": (_BOOL,),
+    "read_only": (_BOOL,),
+    "network_mode": (_STR,),
+    "pid": (_STR,),
+    "ipc": (_STR,),
+    "command": (_STR, _LIST),
+    "entrypoint": (_STR, _LIST),
+    "healthcheck": (_MAP,),
+    "deploy": (_MAP,),
+    "logging": (_MAP,),
+    "build": (_STR, _MAP),
+    "depends_on": (_LIST, _MAP),
+    "mem_limit": (_STR, _INT),
+    "cpus": (_STR, _INT, _FLOAT),
+    "restart": (_STR,),
+    "tmpfs": (_STR, _LIST),
+}
+_TYPE_NAMES = {
+    _STR: "a string",
+    _INT: "an integer",
+    _FLOAT: "a number",
+    _BOOL: "a boolean",
+    _LIST: "a list",
+    _MAP: "a mapping",
+}
+
+
+def service_type_errors(file: str, name: str, config: Any, lines: Mapping[str, int]) -> list[SourceError]:
+    """Wrong types in one service definition, as errors naming the line, field, expected and found."""
+    from containerkit.policy.sources.pod_shape import describe
+
+    path = f"services.{name}"
+    if not isinstance(config, Mapping):
+        if config is None:
+            return []
+        return [SourceError(file, lines.get(path), f"{path}: expected a mapping, found {describe(config)}")]
+    errors: list[SourceError] = []
+    for key, allowed in SERVICE_TYPES.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        ok = any(isinstance(value, t) and not (t is not _BOOL and isinstance(value, bool)) for t in allowed)
+        if not ok:
+            expected = " or ".join(_TYPE_NAMES[t] for t in allowed)
+            errors.append(
+                SourceError(
+                    file,
+                    lines.get(f"{path}.{key}", lines.get(path)),
+                    f"{path}.{key}: expected {expected}, found {describe(value)}",
+                )
+            )
+    return errors
+
+
 def merge_service(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """Compose's override merge for one service definition."""
     out = dict(base)
@@ -118,7 +184,15 @@ def _base_file(path: Path) -> Path | None:
 
 
 def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
-    """Parse ``path``; one target per service (none for a file without services)."""
+    """Parse ``path``; one target per service (none for a file without services); raises the first error."""
+    targets, errors = load_all(path, limits)
+    if errors:
+        raise errors[0]
+    return targets
+
+
+def load_all(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Target], list[SourceError]]:
+    """Targets of the well-typed services, and an error per wrong field type of the others."""
     from containerkit.policy.engine import load_rules
 
     load_rules()
@@ -126,7 +200,7 @@ def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
     text = read_text(path, limits, what="compose file")
     doc = load_yaml(text, str(path), limits)
     if doc.value is None:
-        return []
+        return [], []
     if not isinstance(doc.value, Mapping):
         raise SourceError(str(path), 1, "a compose file must be a mapping at the top level")
     services = doc.value.get("services") or {}
@@ -153,6 +227,9 @@ def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
             for name, cfg in services.items()
         }
         every_service = {**base_services, **services}
+    wrong = {str(n): service_type_errors(str(path), str(n), cfg, doc.lines) for n, cfg in services.items()}
+    errors = [e for found in wrong.values() for e in found]
+    services = {n: cfg for n, cfg in services.items() if not wrong[str(n)]}
     one_shot = _one_shot_services(every_service)
     targets: list[Target] = []
     for name, config in services.items():
@@ -171,4 +248,4 @@ def load(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> list[Target]:
         )
         obj = ObjectRef(kind=KIND, name=str(name), file=str(path), line=doc.lines.get(svc_path))
         targets.append(Target(KIND, obj, data, target_suppressions(file_wide, mine)))
-    return targets
+    return targets, errors
