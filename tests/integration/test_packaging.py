@@ -74,3 +74,24 @@ def test_installed_package_is_typed_and_has_cli(fresh_venv: Path, tmp_path: Path
         env=_env(tmp_path),
     ).stdout
     assert "lint" in help_out
+
+
+def test_installed_package_serves_the_provider_namespace(fresh_venv: Path, tmp_path: Path) -> None:
+    """A non-editable install puts the pre-importable modules under airflow/providers/containerkit."""
+    code = (
+        "import airflow.providers.containerkit.operators.kubernetes as k, "
+        "airflow.providers.containerkit.operators.docker as d, containerkit.operators.kubernetes as ck; "
+        "import importlib.metadata as m; "
+        "print(k.SecureKubernetesPodOperator is ck.SecureKubernetesPodOperator, "
+        "'site-packages/airflow/providers/containerkit' in k.__file__, "
+        "sorted(e.value for e in m.entry_points(group='airflow.policy')))"
+    )
+    out = subprocess.run(
+        [str(fresh_venv / "bin/python"), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=180,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "True True ['containerkit.policy.parse_log']"

@@ -119,9 +119,10 @@ def enforce_findings(
     effective = resolve_mode(mode)
     exempt = validate_exemptions(exemptions)
     remaining: list[Finding] = []
+    exempted: list[str] = []
     for f in findings:
         if f.rule_id in exempt:
-            log.info("containerkit policy: %s: %s exempted (%s)", where, f.rule_id, exempt[f.rule_id])
+            exempted.append(f.rule_id)
         else:
             remaining.append(f)
     if effective == "off":
@@ -129,6 +130,14 @@ def enforce_findings(
     errors = [f for f in remaining if f.severity is Severity.ERROR]
     if errors and effective == "enforce":
         raise PolicyViolation(where, errors)
+    from containerkit.policy.parse_log import current_dag_id, hold
+
+    dag_id = current_dag_id()
+    if dag_id is not None:  # at DAG parse: one summary line per DAG (policy.parse_log), not one per task
+        hold(dag_id, where, remaining, exempted)
+        return remaining
+    for rule_id in exempted:
+        log.info("containerkit policy: %s: %s exempted (%s)", where, rule_id, exempt[rule_id])
     for f in remaining:
         level = logging.WARNING if f.severity is not Severity.INFO else logging.INFO
         log.log(level, "containerkit policy: %s:\n%s", where, _format(f))

@@ -1,0 +1,1 @@
+"""containerkit's operators under the provider namespace (see ``airflow.providers.containerkit``)."""
