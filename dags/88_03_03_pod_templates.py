@@ -25,7 +25,7 @@ pods get, and nobody sees the *merged* pod until it fails on the cluster.
   committed ``helm-values/values.yaml`` settings are assembled into each pod as the chart would (contexts,
   resources, log-groomer sidecar, wait-for-migrations init container) and checked the same way.
 * ``run_worker_template`` starts a real pod from the rendered ``pod_template_file`` through
-  ``SecureKubernetesPodOperator(pod_template_file=...)``; it runs ``airflow config get-value`` as
+  ``SecureKubernetesPodOperator(pod_template_file=...)``; it reads the Airflow configuration as
   uid 50000 on a read-only root filesystem, proving the template's env and ``airflow.cfg`` mount work.
   ``make_config`` / ``drop_config`` create and remove the ``airflow-config`` ConfigMap it mounts.
 
@@ -301,11 +301,15 @@ def pod_templates() -> None:
         namespace=NAMESPACE,
         kubernetes_conn_id=KUBERNETES_CONN_ID,
         pod_template_file=str(TEMPLATE),
-        cmds=["bash", "-c"],
+        cmds=["python", "-c"],
         arguments=[
-            'set -e; id; test "$(airflow config get-value core executor)" = LocalExecutor; '
-            'test "$(airflow config get-value core load_examples)" = False; '
-            "! touch /opt/airflow/probe 2>/dev/null; echo worker template OK"
+            "import os, pathlib; from airflow.configuration import conf\n"
+            "assert conf.get('core', 'executor') == 'LocalExecutor', conf.get('core', 'executor')\n"
+            "assert conf.getboolean('core', 'load_examples') is False, 'airflow.cfg not mounted'\n"
+            "assert os.getuid() == 50000 and os.getgid() == 0, (os.getuid(), os.getgid())\n"
+            "try:\n    pathlib.Path('/opt/airflow/probe').touch()\nexcept OSError:\n    pass\n"
+            "else:\n    raise SystemExit('the root filesystem is writable')\n"
+            "print('worker template OK: uid 50000:0, LocalExecutor, airflow.cfg from the ConfigMap')\n"
         ],
         get_logs=True,
     )
