@@ -29,6 +29,9 @@ BASE_DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_TEST_DEBIAN_IMAGE", "containerk
 # bases, set before any test imports a DAG file (the module reads them once).
 os.environ.setdefault("CONTAINERKIT_PYTHON_IMAGE", BASE_PYTHON_IMAGE)
 os.environ.setdefault("CONTAINERKIT_DEBIAN_IMAGE", BASE_DEBIAN_IMAGE)
+os.environ.setdefault("CONTAINERKIT_AIRFLOW_IMAGE", "containerkit/base-airflow:3.3.2-python3.11")
+os.environ.setdefault("CONTAINERKIT_POSTGRES_IMAGE", "containerkit/postgres:15")
+os.environ.setdefault("CONTAINERKIT_REDIS_IMAGE", "containerkit/redis:7")
 
 
 def docker_required() -> bool:
