@@ -247,12 +247,18 @@ def test_junit_format(files: Path) -> None:
     code, out = run("bad.yaml", "clean.yaml", "--format", "junit", "--output", "report.xml")
     assert code == 1 and out == ""
     root = ET.parse(files / "report.xml").getroot()
-    suite = root.find("testsuite")
-    assert suite is not None
-    cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert set(cases) == {"Pod/etl/bad", "Job/etl/clean"}
-    assert cases["Pod/etl/bad"].find("failure") is not None and cases["Job/etl/clean"].find("failure") is None
-    assert suite.get("failures") == "1" and suite.get("tests") == "2"
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"bad.yaml", "clean.yaml"}
+    bad = {c.get("name"): c for c in suites["bad.yaml"].iter("testcase")}
+    clean = [c.get("name") for c in suites["clean.yaml"].iter("testcase")]
+    assert clean == ["Job/etl/clean: all rules pass"]
+    assert bad["Pod/etl/bad: PSS-B-001"].find("failure") is not None
+    assert bad["Pod/etl/bad: HRD-002"].find("failure") is None  # a warning, below --fail-on
+    failures = sum(1 for c in bad.values() if c.find("failure") is not None)
+    assert suites["bad.yaml"].get("failures") == str(failures) and failures >= 5
+    assert suites["bad.yaml"].get("tests") == str(len(bad))
+    assert root.get("tests") == str(len(bad) + 1) and root.get("failures") == str(failures)
+    assert all(float(s.get("time")) >= 0 for s in (root, *suites.values()))
 
 
 def test_rules_command_and_docs_are_current() -> None:

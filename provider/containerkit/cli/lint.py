@@ -61,6 +61,11 @@ def _split_sets(value: str | None) -> list[str] | None:
     help="YAML list of {kind, group, path, style} saying where custom resources keep their pods.",
 )
 @click.option(
+    "--project-root",
+    type=click.Path(file_okay=False, exists=True),
+    help="Make report file URIs relative to this folder (default: the git root, else the working folder).",
+)
+@click.option(
     "--max-file-size",
     type=click.IntRange(min=1),
     default=DEFAULTS["max_file_bytes"],
@@ -97,6 +102,7 @@ def lint(
     color: bool | None,
     fail_on_unknown: bool,
     pod_paths_file: str | None,
+    project_root: str | None,
     max_file_size: int,
     max_documents: int,
     max_depth: int,
@@ -135,6 +141,7 @@ def lint(
             )
     options = LintOptions(limits=limits, pod_paths=extra, fail_on_unknown=fail_on_unknown)
     result = lint_paths(paths, sets, options)
+    result.project_root = project_root
     threshold = Severity(fail_on)
     use_color = (color if color is not None else sys.stdout.isatty()) and output is None and fmt == "text"
     report = render(result, fmt, color=use_color, fail_on=threshold)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,10 @@ class LintResult:
     not_linted: list[NotLinted] = field(default_factory=list)
     """Manifest documents of kinds lint has no checks for (named in every report's summary)."""
     skipped: list[str] = field(default_factory=list)
+    inputs: list[tuple[str, str, float]] = field(default_factory=list)
+    """``(path, loader kind, seconds to load and lint)`` of each input, in order (JUnit suites)."""
+    project_root: str | None = None
+    """Where report URIs are relative to (the git root by default; ``--project-root``)."""
     """Files under a directory argument that look like manifests (``.yaml``/``.json``) but are none of
     the kinds lint reads: reported, never counted as passing."""
 
@@ -122,6 +127,28 @@ def _lint_each(targets: Iterable[Target], rule_sets: Sequence[str] | None, resul
             result.targets.append(t)
 
 
+def _lint_input(
+    kind: str, path: str, opts: LintOptions, rule_sets: Sequence[str] | None, result: LintResult
+) -> None:
+    try:
+        targets, load_errors, not_linted = _load(kind, path, opts)
+    except SourceError as exc:
+        result.errors.append(exc)
+        return
+    except ModuleNotFoundError as exc:
+        result.errors.append(SourceError(path, None, f"no loader for {kind} files ({exc.name})"))
+        return
+    except RecursionError:
+        result.errors.append(SourceError(path, None, "nested too deeply to read"))
+        return
+    except Exception as exc:  # a loader bug must not hide the rest of the report
+        result.errors.append(SourceError(path, None, f"cannot load: {type(exc).__name__}: {exc}"))
+        return
+    result.errors += load_errors
+    result.not_linted += not_linted
+    _lint_each(targets, rule_sets, result)
+
+
 def lint_paths(
     paths: Iterable[str | Path],
     rule_sets: Sequence[str] | None = None,
@@ -133,25 +160,9 @@ def lint_paths(
         errors=[*found.errors, *found.empty], rule_sets=rule_sets, skipped=list(found.skipped)
     )
     for item in found.inputs:
-        try:
-            targets, load_errors, not_linted = _load(item.kind, item.path, opts)
-        except SourceError as exc:
-            result.errors.append(exc)
-            continue
-        except ModuleNotFoundError as exc:
-            result.errors.append(
-                SourceError(item.path, None, f"no loader for {item.kind} files ({exc.name})")
-            )
-            continue
-        except RecursionError:
-            result.errors.append(SourceError(item.path, None, "nested too deeply to read"))
-            continue
-        except Exception as exc:  # a loader bug must not hide the rest of the report
-            result.errors.append(SourceError(item.path, None, f"cannot load: {type(exc).__name__}: {exc}"))
-            continue
-        result.errors += load_errors
-        result.not_linted += not_linted
-        _lint_each(targets, rule_sets, result)
+        started = time.perf_counter()
+        _lint_input(item.kind, item.path, opts, rule_sets, result)
+        result.inputs.append((item.path, item.kind, time.perf_counter() - started))
     if opts.fail_on_unknown:
         result.errors += [
             SourceError(

@@ -58,10 +58,31 @@ def skipped_line(result: LintResult) -> str | None:
     return f"{len(result.skipped)} YAML file(s) skipped (not a kind lint reads): {shown}"
 
 
-def relative_uri(file: str) -> str:
-    """Relative to the working directory when inside it (what code scanning expects), else a file URI."""
+def git_root(start: Path | None = None) -> Path | None:
+    """The repository root above ``start`` (a ``.git`` folder or file, as in worktrees), or ``None``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def project_root(result: LintResult) -> Path:
+    """What report URIs are relative to: ``--project-root``, else the git root, else the working folder."""
+    if result.project_root:
+        return Path(result.project_root).resolve()
+    return git_root() or Path.cwd().resolve()
+
+
+def artifact_uri(file: str, root: Path) -> tuple[str, bool]:
+    """``(uri, relative)``: a POSIX path relative to ``root`` when the file is inside it, else a file URI."""
     p = Path(file).resolve()
     try:
-        return p.relative_to(Path.cwd().resolve()).as_posix()
+        return p.relative_to(root).as_posix(), True
     except ValueError:
-        return p.as_uri()
+        return p.as_uri(), False
+
+
+def relative_uri(file: str) -> str:
+    """Relative to the git root (else the working folder) when inside it, else a file URI."""
+    return artifact_uri(file, git_root() or Path.cwd().resolve())[0]

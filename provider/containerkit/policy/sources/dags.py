@@ -107,8 +107,23 @@ def _pod(task: Any) -> Any:
         return clone.build_pod_request_obj(dry_run=True)
 
 
+def _task_line(file: str | None, task_id: str, dag_id: str | None) -> int | None:
+    if not file:
+        return None
+    from containerkit.policy.sources.dag_lines import task_lines
+
+    try:
+        mtime = os.path.getmtime(file)
+    except OSError:
+        return None
+    return task_lines(file, mtime).of(task_id, dag_id)[0]
+
+
 def task_target(task: Any, *, dag_id: str | None = None, file: str | None = None) -> Target | None:
-    """The pod or docker run target a container task would launch; ``None`` for other tasks."""
+    """The pod or docker run target a container task would launch; ``None`` for other tasks.
+
+    The target's line is that of the operator call (or ``@task`` decorator) in the DAG file.
+    """
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
     from airflow.providers.docker.operators.docker import DockerOperator
 
@@ -119,13 +134,21 @@ def task_target(task: Any, *, dag_id: str | None = None, file: str | None = None
             name=task.task_id,
             namespace=base.obj.namespace,
             file=file,
+            line=_task_line(file, task.task_id, dag_id),
             dag_id=dag_id,
             task_id=task.task_id,
         )
         return Target("Pod", ref, base.data, {**base.suppressions, **task_exemptions(task)})
     if isinstance(task, DockerOperator):
         settings = docker_run_settings(task)
-        ref = ObjectRef(kind="DockerRun", name=task.task_id, file=file, dag_id=dag_id, task_id=task.task_id)
+        ref = ObjectRef(
+            kind="DockerRun",
+            name=task.task_id,
+            file=file,
+            line=_task_line(file, task.task_id, dag_id),
+            dag_id=dag_id,
+            task_id=task.task_id,
+        )
         return Target("DockerRun", ref, settings, task_exemptions(task))
     return None
 
