@@ -1,4 +1,9 @@
-"""The image reference DAGs (88_01_03..05) run to success with dag.test() against a real registry."""
+"""The registry reference DAGs (88_04_01, 88_04_02, 88_10_05) run to success with dag.test().
+
+``containerkit_registry_default`` points at the TLS + htpasswd registry, as a site sets it, so the
+credentialed paths (the pull Secret rendered and used) run too. Each test also checks what the DAG
+left behind: no local image carrying its ``containerkit.reference`` label.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import pytest
 
 DAGS = Path(__file__).resolve().parents[3] / "dags"
 BASE_IMAGE = os.environ.get("CONTAINERKIT_TEST_DEBIAN_IMAGE", "containerkit/base-debian:12")
+PYTHON_IMAGE = os.environ.get("CONTAINERKIT_TEST_PYTHON_IMAGE", "containerkit/base-python:3.11")
 
 
 def _dag(file: str) -> Any:
@@ -22,43 +28,108 @@ def _dag(file: str) -> Any:
     return dag
 
 
+def _states(dagrun: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
+
+
 def _xcom(dagrun: Any, task_id: str) -> Any:
     (ti,) = [ti for ti in dagrun.get_task_instances() if ti.task_id == task_id]
     return ti.xcom_pull(task_ids=task_id)
 
 
+def _leftovers(docker_client: Any, dag_id: str) -> list[str]:
+    return [i.id for i in docker_client.images.list(filters={"label": f"containerkit.reference={dag_id}"})]
+
+
 @pytest.fixture
 def default_registry(auth_registry, monkeypatch) -> Any:
-    """``containerkit_registry_default`` pointing at the TLS + htpasswd registry, as a site sets it."""
+    """``containerkit_registry_default`` pointing at the TLS + htpasswd registry."""
     conn = json.loads(os.environ[f"AIRFLOW_CONN_{auth_registry.conn_id.upper()}"])
     monkeypatch.setenv("AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT", json.dumps(conn))
-    monkeypatch.syspath_prepend(str(DAGS))  # Airflow puts the dags folder on sys.path; so does this test
     return auth_registry
 
 
-def test_build_pin_and_mirror_dags_run(airflow_db, default_registry, test_images, docker_client) -> None:
-    from airflow.utils.state import DagRunState
-
-    build = _dag("88_01_03_build_tag_push_image.py").test(
-        run_conf={"base_image": BASE_IMAGE, "repository": "ck-dags/hello", "git_sha": "abcdef1234567"}
+def test_image_versioning_builds_once_and_promotes_by_digest(
+    airflow_db, default_registry, test_images, docker_client
+) -> None:
+    sha = "abcdef1234567890abcdef1234567890abcdef12"
+    run = _dag("88_04_02_image_versioning.py").test(
+        run_conf={
+            "base_image": BASE_IMAGE,
+            "repository": "ck-dags/versioned",
+            "git_sha": sha,
+            "version": "2.1.0",
+        }
     )
-    assert build.state == DagRunState.SUCCESS
-    result = _xcom(build, "read_back")
-    assert result["deploy"].startswith(f"{default_registry.host}/ck-dags/hello@sha256:")
-    assert result["user"] == "65532:65532" and result["version_label"] == "1.0.0"
-    assert not docker_client.images.list(filters={"label": "containerkit.example=88_01_03"})  # tags removed
+    states = _states(run)
+    assert set(states.values()) == {"success"} and str(run.state) == "success", states
+    verified, promoted = _xcom(run, "verify_tags"), _xcom(run, "promote")
+    digest = verified["deploy"].split("@", 1)[1]
+    assert verified["deploy"] == f"{default_registry.host}/ck-dags/versioned@{digest}"
+    assert verified["tags"] == ["2.1.0", "dev", "sha-abcdef123456"]
+    assert (promoted["environment"], promoted["digest"]) == ("prod", digest)
+    assert len(_xcom(run, "refuse_latest")) == 2
+    assert not _leftovers(docker_client, "88_04_02_image_versioning")
 
-    pin = _dag("88_01_04_pin_image_digest.py").test(run_conf={"image": "ck-dags/hello:sha-abcdef123456"})
-    assert pin.state == DagRunState.SUCCESS
-    assert _xcom(pin, "pin") == result["deploy"]
 
-    missing = _dag("88_01_04_pin_image_digest.py").test(run_conf={"image": "ck-dags/hello:9.9.9"})
-    assert missing.state == DagRunState.FAILED
+def test_image_registry_pins_and_uses_the_pull_secret(
+    airflow_db, default_registry, test_images, docker_client
+) -> None:
+    image = "ck-dags/registry-demo:1.0.0"
+    run = _dag("88_04_01_image_registry.py").test(run_conf={"image": image, "seed_from": BASE_IMAGE})
+    states = _states(run)
+    assert str(run.state) == "success" and set(states.values()) == {"success"}, states
+    facts = _xcom(run, "tags_and_digest")
+    assert facts["pinned"] == f"{default_registry.host}/ck-dags/registry-demo@{_xcom(run, 'seed')}"
+    assert facts["tags"] == ["1.0.0"] and facts["user"] == "65532:65532" and not facts["runs_as_root"]
+    assert facts["missing_tag"]["cause"] == "ImagePull:not-found" and facts["missing_tag"]["seconds"] < 5
+    assert _xcom(run, "platforms")["platforms"] == ["linux/amd64"]
+    secret = _xcom(run, "pull_secret")
+    assert secret["secret"]["type"] == "kubernetes.io/dockerconfigjson"
+    assert secret["pulled_image_id"].startswith("sha256:")
+    assert default_registry.password not in json.dumps(secret)
+    assert not _leftovers(docker_client, "88_04_01_image_registry")
 
-    mirror = _dag("88_01_05_airgap_mirror.py").test(run_conf={"images": ["ck-dags/hello:dev"]})
-    assert mirror.state == DagRunState.SUCCESS
-    digest = result["deploy"].split("@", 1)[1]
-    assert [m["digest"] for m in _xcom(mirror, "mirror")] == [digest]
-    assert [m["target"] for m in _xcom(mirror, "through_archive")] == [
-        f"{default_registry.host}/airgap/ck-dags/hello@{digest}"
+
+def test_image_registry_skips_the_pull_secret_for_an_anonymous_registry(
+    airflow_db, plain_registry, test_images, docker_client, monkeypatch
+) -> None:
+    conn = json.loads(os.environ[f"AIRFLOW_CONN_{plain_registry.conn_id.upper()}"])
+    monkeypatch.setenv("AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT", json.dumps(conn))
+    run = _dag("88_04_01_image_registry.py").test(
+        run_conf={"image": "ck-dags/registry-anon:1.0.0", "seed_from": BASE_IMAGE}
+    )
+    states = _states(run)
+    assert str(run.state) == "success", states
+    assert states.pop("pull_secret") == "skipped" and set(states.values()) == {"success"}, states
+    assert not _leftovers(docker_client, "88_04_01_image_registry")
+
+
+def test_air_gapped_mirrors_archives_and_verifies_by_digest(
+    airflow_db, default_registry, test_images, docker_client
+) -> None:
+    run = _dag("88_10_05_air_gapped.py").test(
+        run_conf={
+            "images": ["ck-dags/upstream/debian:12"],
+            "seed_from": BASE_IMAGE,
+            "python_base": PYTHON_IMAGE,
+        }
+    )
+    states = _states(run)
+    assert set(states.values()) == {"success"} and str(run.state) == "success", states
+    seeded = _xcom(run, "seed")
+    host = default_registry.host
+    assert [m["digest"] for m in _xcom(run, "mirror")] == [seeded]
+    archive = _xcom(run, "through_archive")
+    assert [i["target"] for i in archive["imported"]] == [f"{host}/airgap/ck-dags/upstream/debian@{seeded}"]
+    assert len(archive["archive_sha256"]) == 64 and archive["archive_bytes"] > 1_000_000
+    assert _xcom(run, "build_from_wheelhouse")["wheels"] == ["ck_offline_hello-1.2.0-py3-none-any.whl"]
+    assert _xcom(run, "verify_by_digest")[:2] == [
+        f"{host}/mirror/ck-dags/upstream/debian@{seeded}",
+        f"{host}/airgap/ck-dags/upstream/debian@{seeded}",
     ]
+    update = _xcom(run, "update")
+    assert update["blobs_copied"] == 1 and update["blobs_present"] >= 1  # only the new config moved
+    assert not _leftovers(docker_client, "88_10_05_air_gapped")
+    assert not docker_client.images.list(name=f"{host}/mirror/ck-dags/upstream/debian")
+    docker_client.images.get(BASE_IMAGE)  # the local base survived the cleanup
