@@ -55,6 +55,11 @@ def _split_sets(value: str | None) -> list[str] | None:
     help="Make documents of unknown kinds (custom resources without a pod path) errors (exit 2).",
 )
 @click.option(
+    "--skip-unknown-files",
+    is_flag=True,
+    help="Skip (and report) named files lint cannot read instead of failing: for pre-commit hooks.",
+)
+@click.option(
     "--pod-paths",
     "pod_paths_file",
     type=click.Path(dir_okay=False),
@@ -101,6 +106,7 @@ def lint(
     output: str | None,
     color: bool | None,
     fail_on_unknown: bool,
+    skip_unknown_files: bool,
     pod_paths_file: str | None,
     project_root: str | None,
     max_file_size: int,
@@ -139,7 +145,9 @@ def lint(
                 f"unknown rule set(s) {', '.join(unknown)}; known: {', '.join(known_sets())}",
                 param_hint="--rules",
             )
-    options = LintOptions(limits=limits, pod_paths=extra, fail_on_unknown=fail_on_unknown)
+    options = LintOptions(
+        limits=limits, pod_paths=extra, fail_on_unknown=fail_on_unknown, skip_unknown_files=skip_unknown_files
+    )
     result = lint_paths(paths, sets, options)
     result.project_root = project_root
     threshold = Severity(fail_on)

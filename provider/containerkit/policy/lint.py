@@ -36,6 +36,8 @@ class LintOptions:
     pod_paths: tuple[PodPath, ...] = ()
     fail_on_unknown: bool = False
     """Documents of unknown kinds (custom resources without a pod path) are errors, not just counted."""
+    skip_unknown_files: bool = False
+    """Files named explicitly that lint cannot read are skipped and reported, not errors (pre-commit)."""
 
 
 @dataclass
@@ -155,7 +157,7 @@ def lint_paths(
     options: LintOptions | None = None,
 ) -> LintResult:
     opts = options or LintOptions()
-    found = discover_all(paths, opts.limits)
+    found = discover_all(paths, opts.limits, skip_unknown_files=opts.skip_unknown_files)
     result = LintResult(
         errors=[*found.errors, *found.empty], rule_sets=rule_sets, skipped=list(found.skipped)
     )

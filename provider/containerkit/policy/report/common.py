@@ -55,7 +55,7 @@ def skipped_line(result: LintResult) -> str | None:
     shown = ", ".join(result.skipped[:5]) + (
         f", ... ({len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
     )
-    return f"{len(result.skipped)} YAML file(s) skipped (not a kind lint reads): {shown}"
+    return f"{len(result.skipped)} file(s) skipped (not a kind lint reads): {shown}"
 
 
 def git_root(start: Path | None = None) -> Path | None:

@@ -148,7 +148,8 @@ class Discovery:
     inputs: list[Input]
     errors: list[SourceError]
     skipped: list[str]
-    """YAML files under a directory that are none of the kinds lint reads (named in the summary)."""
+    """Files that are none of the kinds lint reads (named in the summary): YAML files under a directory,
+    and named files with ``skip_unknown_files``."""
     empty: list[SourceError]
     """Directories with nothing lint can read: ``lint`` makes them errors (a CI job pointed at the
     wrong folder must not pass silently)."""
@@ -170,8 +171,15 @@ def _too_big(path: Path, limits: Limits) -> SourceError:
     )
 
 
-def discover_all(paths: Iterable[str | Path], limits: Limits = DEFAULT_LIMITS) -> Discovery:
-    """Inputs, errors for paths that cannot be used, and skipped files, for the command-line paths."""
+def discover_all(
+    paths: Iterable[str | Path], limits: Limits = DEFAULT_LIMITS, *, skip_unknown_files: bool = False
+) -> Discovery:
+    """Inputs, errors for paths that cannot be used, and skipped files, for the command-line paths.
+
+    ``skip_unknown_files``: a file named on the command line that is none of the kinds lint reads is
+    skipped (and reported) instead of an error; what a pre-commit hook wants, since it passes every
+    changed YAML and Python file.
+    """
     inputs: list[Input] = []
     errors: list[SourceError] = []
     empty: list[SourceError] = []
@@ -223,7 +231,9 @@ def discover_all(paths: Iterable[str | Path], limits: Limits = DEFAULT_LIMITS) -
                 if bad:
                     errors += bad
                     continue
-            if kind is None:
+            if kind is None and skip_unknown_files:
+                skipped.append(str(p))
+            elif kind is None:
                 errors.append(
                     SourceError(
                         str(p),
