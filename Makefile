@@ -33,10 +33,11 @@ docker: setup  ## install/start a Docker engine, compose plugin and base images 
 run-dags: docker  ## the main job: run every reference DAG on an embedded Airflow (SQLite) and print a table
 	@$(PY) scripts/run_reference_dags.py
 
-check: setup  ## ruff and mypy
+check: setup  ## ruff, mypy and the layer contracts (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	cd provider && ../$(VENV)/bin/mypy --config-file ../pyproject.toml
+	cd provider && ../$(VENV)/bin/lint-imports ../pyproject.toml --no-cache
 
 test: docker tools check  ## set up everything and run the whole test suite (what CI runs)
 	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)

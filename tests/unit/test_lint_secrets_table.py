@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from containerkit.policy.lint import lint_paths
-from containerkit.policy.literals import (
+from containerkit.facts.secrets import (
     ENTROPY_THRESHOLD,
     high_entropy_run,
     secret_literal,
     secrets_in_text,
     shannon_entropy,
 )
+from containerkit.policy.lint import lint_paths
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."

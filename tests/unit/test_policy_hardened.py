@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from containerkit.facts.secrets import secret_literal
 from containerkit.policy.engine import evaluate_docker_run, evaluate_pod
-from containerkit.policy.literals import image_parts, secret_literal
+from containerkit.policy.image_pinning import image_parts
 from containerkit.policy.model import Severity
 from containerkit.policy.podspec import WORKLOAD_KEY
 

@@ -1,12 +1,12 @@
-"""The one secret-name heuristic (``containerkit.policy.literals``), as the image build args use it."""
+"""The one secret-name heuristic (``containerkit.facts.secrets``), as the image build args use it."""
 
 from __future__ import annotations
 
 import pytest
 
 from containerkit.errors import SpecError
+from containerkit.facts.secrets import secret_like_name
 from containerkit.hooks.image import _check_build_args
-from containerkit.policy.literals import secret_like_name
 
 
 @pytest.mark.parametrize(

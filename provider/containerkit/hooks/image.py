@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from containerkit.errors import ContainerkitError, SpecError
+from containerkit.facts.secrets import secret_literal
 from containerkit.hooks.image_tags import ImageTags, check_tag
 from containerkit.hooks.reference import ImageName
-from containerkit.policy.literals import secret_literal
 
 if TYPE_CHECKING:
     from containerkit.hooks.registry import RegistryHook

@@ -5,7 +5,7 @@ Four checks, each with the remediation a reviewer would write:
 - **user**: the image's default user is root (or unset, which means root);
 - **secrets**: a literal credential in the image config (``ENV``, labels) or its build history
   (``ENV``/``ARG`` values and build args recorded with ``RUN``), found with the same heuristic as
-  the Dockerfile lint (:func:`containerkit.policy.literals.secret_literal`); values never appear in
+  the Dockerfile lint (:func:`containerkit.facts.secrets.secret_literal`); values never appear in
   a finding;
 - **packages**: an SBOM-style inventory (Debian packages from ``/var/lib/dpkg/status``, Alpine from
   ``/lib/apk/db/installed``, Python distributions from their ``*.dist-info`` directories), read
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from containerkit.policy.literals import secret_literal
+from containerkit.facts.secrets import secret_literal
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: Mapping[str, int] = {"info": 0, "warning": 1, "error": 2}

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from containerkit.errors import SpecError
+from containerkit.facts.annotations import IGNORE_ANNOTATION
 from containerkit.kubernetes.manifests import to_dict
 from containerkit.kubernetes.pod import render_pod, worker_pod_template
-from containerkit.policy.suppressions import IGNORE_ANNOTATION
 from containerkit.spec import Container, ContainerSpec, EmptyDir, SecretRef, SecurityProfile, VolumeMount
 from containerkit.spec.resources import SIDECAR_PRESET, WORKER_PRESET, Resources
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-IGNORE_ANNOTATION = "containerkit.io/ignore"
+from containerkit.facts.annotations import IGNORE_ANNOTATION
 
 _ENTRY = re.compile(r"^\s*(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]*)\s*(?::\s*(?P<reason>.*))?$", re.S)
 

@@ -16,9 +16,9 @@ from containerkit.spec.names import check_env_name
 def looks_secret(name: str, value: str) -> str | None:
     """Why ``name=value`` must not be a literal (secret-like name, or a credential-shaped value), or None.
 
-    The one rule for this lives in :mod:`containerkit.policy.literals` and is shared with the linter.
+    The one rule for this lives in :mod:`containerkit.facts.secrets` and is shared with the linter.
     """
-    from containerkit.policy.literals import secret_literal
+    from containerkit.facts.secrets import secret_literal
 
     return secret_literal(name, value)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from containerkit.errors import SpecError
-from containerkit.policy.standards import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
+from containerkit.facts.pss import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
 
 Level = Literal["restricted", "baseline", "privileged"]
 AIRFLOW_UID = 50000

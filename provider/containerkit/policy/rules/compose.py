@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from containerkit.policy.literals import image_parts, secret_literal
+from containerkit.facts.secrets import secret_literal
+from containerkit.policy.image_pinning import image_parts
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.compose import KIND, ComposeService
 from containerkit.policy.sources.located import scoped

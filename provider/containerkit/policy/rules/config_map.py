@@ -3,7 +3,7 @@
 A ConfigMap is readable by anyone with ``get configmaps`` in its namespace, is not encrypted at rest
 like Secrets can be, and lands in every ``kubectl describe``; a password, token or key written into its
 ``data`` or ``binaryData`` is public inside the cluster. Values are judged by key name and by value
-(:mod:`containerkit.policy.literals`), line by line for values that hold a whole config file.
+(:mod:`containerkit.facts.secrets`), line by line for values that hold a whole config file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import binascii
 from collections.abc import Iterator
 from typing import Any
 
-from containerkit.policy.literals import secrets_in_text
+from containerkit.facts.secrets import secrets_in_text
 from containerkit.policy.model import Severity, Violation, rule
 
 CONFIG_MAP = ("ConfigMap",)

@@ -22,7 +22,8 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 
-from containerkit.policy.literals import image_parts, secret_literal
+from containerkit.facts.secrets import secret_literal
+from containerkit.policy.image_pinning import image_parts
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.dockerfile import (
     KIND,

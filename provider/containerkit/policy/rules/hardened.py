@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from containerkit.policy.literals import image_parts, secret_literal
+from containerkit.facts.secrets import secret_literal
+from containerkit.policy.image_pinning import image_parts
 from containerkit.policy.model import Severity, Violation, rule
 from containerkit.policy.podspec import (
     ContainerRef,

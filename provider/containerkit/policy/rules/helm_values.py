@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from containerkit.policy.literals import secret_literal, value_secret
+from containerkit.facts.secrets import secret_literal, value_secret
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.helm_values import KIND, HelmValues
 from containerkit.policy.sources.located import scoped

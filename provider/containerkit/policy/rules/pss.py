@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from containerkit.facts.pss import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
 from containerkit.policy.model import Severity, Violation, rule
 from containerkit.policy.overrides import overrides
 from containerkit.policy.podspec import (
@@ -27,7 +28,6 @@ from containerkit.policy.podspec import (
     spec,
     user_namespaced,
 )
-from containerkit.policy.standards import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
 
 PSS_VERSION = "1.37"
 BASELINE = "pss-baseline"

@@ -1,6 +1,6 @@
-"""Recognising values that should never be written literally: secrets in env, mutable image tags.
+"""Recognising secrets left in the clear: the one heuristic the spec, the hooks and every lint rule share.
 
-Lint must never raise on what it reads, so both checks are deliberately lenient parsers.
+Lint must never raise on what it reads, so the checks are deliberately lenient.
 
 Secrets are recognised two ways, the split Yelp's detect-secrets uses:
 
@@ -25,7 +25,6 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 ENTROPY_THRESHOLD = 4.5
 """Bits per character above which a base64-like run is treated as a random secret."""
@@ -153,34 +152,3 @@ def secrets_in_text(name: str, text: str) -> Iterator[tuple[int, str]]:
         why = secret_literal(m.group("name"), m.group("value")) if m else value_secret(line.strip())
         if why:
             yield i, why
-
-
-@dataclass(frozen=True)
-class ImageParts:
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def mutable(self) -> bool:
-        """True unless pinned by digest."""
-        return self.digest is None
-
-    @property
-    def floating(self) -> bool:
-        """No tag, or ``latest``, and no digest: a different image on every pull."""
-        return self.digest is None and (self.tag is None or self.tag == "latest")
-
-
-def image_parts(ref: str) -> ImageParts:
-    """Split ``registry:5000/ns/name:tag@sha256:...`` without validating it."""
-    ref = (ref or "").strip()
-    digest = None
-    if "@" in ref:
-        ref, digest = ref.split("@", 1)
-    tag = None
-    last = ref.rsplit("/", 1)[-1]
-    if ":" in last:
-        tag = last.split(":", 1)[1]
-        ref = ref[: len(ref) - len(tag) - 1]
-    return ImageParts(ref, tag or None, digest or None)

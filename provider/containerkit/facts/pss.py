@@ -1,4 +1,4 @@
-"""Pod Security Standards facts shared by the PSS rules and the spec's profile validation.
+"""Pod Security Standards facts shared by the PSS rules (policy) and the spec's profile validation.
 
 One place, so the profiles containerkit renders and the rules that check them cannot drift apart.
 """
