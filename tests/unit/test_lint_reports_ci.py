@@ -93,6 +93,22 @@ def test_fingerprints_unique_and_stable_across_unrelated_edits(
     assert min(starts) > 2  # the lines moved, the fingerprints did not
 
 
+def test_helm_fixture_results_are_located_and_unique() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    fixture = repo / "tests" / "fixtures" / "helm" / "airflow-chart-values.yaml"
+    _, doc = lint_json(str(fixture), "--project-root", str(repo))
+    results = doc["runs"][0]["results"]
+    prints = [r["partialFingerprints"]["containerkit/v2"] for r in results]
+    assert results and len(prints) == len(set(prints))
+    for r in results:
+        loc = r["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"] == {
+            "uri": "tests/fixtures/helm/airflow-chart-values.yaml",
+            "uriBaseId": "%SRCROOT%",
+        }
+        assert loc["region"]["startLine"] >= 1
+
+
 def test_uris_relative_to_the_git_root_from_another_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
