@@ -47,9 +47,14 @@ RUN_TIMEOUT = 300
 LONG_TASK_SECONDS = 45
 HEARTBEAT_TIMEOUT = 20
 
-TASKFLOW_DAG = "88_01_01_official_docker_image"
-DOCKER_DAG = "88_02_01_secure_docker_operator"
-LONG_DAG = "88_05_01_long_task_retry"
+OFFICIAL_IMAGE_DAG = "88_01_01_official_docker_image"
+DOCKER_DAG = "88_11_01_secure_docker_operator"
+LONG_DAG = "88_11_06_long_task_retry"
+# Reference DAGs with needs:compose tasks: they run (not skip) only inside the stack.
+COMPOSE_DEV_DAG = "88_01_04_docker_compose_dev"
+COMPOSE_PROD_DAG = "88_01_05_docker_compose_prod"
+SECRETS_DAG = "88_02_02_container_secrets"
+AUDIT_DAG = "88_10_01_production_compose"
 
 
 def _free_port() -> int:
@@ -148,6 +153,26 @@ class Stack:
         params = {"full_content": "true"}
         return self.session.get(path, params=params, headers={"Accept": "text/plain"}, timeout=30).text
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        value = self.request("GET", path)["value"]
+        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+    def run_to_success(self, dag_id: str, conf: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """Trigger ``dag_id`` and wait; fail with every task's state and the failed tasks' logs."""
+        self.wait_for_dag(dag_id)
+        run_id = self.trigger(dag_id, conf)
+        state = self.wait_for_run(dag_id, run_id)
+        tis = self.task_instances(dag_id, run_id)
+        if state != "success":
+            logs = "\n".join(
+                self.task_log(dag_id, run_id, t, ti["try_number"] or 1)[-3000:]
+                for t, ti in tis.items()
+                if ti["state"] == "failed"
+            )
+            raise AssertionError(f"{dag_id}: {state} { ({t: ti['state'] for t, ti in tis.items()}) }\n{logs}")
+        return run_id, tis
+
     def diagnostics(self) -> str:
         ps = self.compose("ps", "--all", check=False).stdout
         logs = self.compose("logs", "--no-color", "--tail", "40", check=False).stdout
@@ -171,6 +196,8 @@ def _write_env(tmp: Path) -> tuple[Path, int, str]:
         "AIRFLOW_IMAGE_NAME": PROJECT_IMAGE,
         "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW_DAG_REFRESH_INTERVAL": "10",
+        # 88_01_01 runs the official-image contract on the image the stack itself runs.
+        "CONTAINERKIT_AIRFLOW_IMAGE": PROJECT_IMAGE,
         **AIRGAP,
     }
     if HOST_CA.exists():
@@ -245,19 +272,58 @@ def test_every_service_healthy_and_api_reports_healthy(stack: Stack) -> None:
     assert requests.get(f"{stack.api}/api/v2/dags", timeout=30).status_code in (401, 403)
 
 
-def test_taskflow_dag_runs_in_the_image_and_keeps_its_contract(stack: Stack) -> None:
-    stack.wait_for_dag(TASKFLOW_DAG)
-    run_id = stack.trigger(TASKFLOW_DAG, {"require_image": True})
-    state = stack.wait_for_run(TASKFLOW_DAG, run_id)
-    tis = stack.task_instances(TASKFLOW_DAG, run_id)
-    assert state == "success", tis
-    facts = stack.request(
-        "GET", f"/dags/{TASKFLOW_DAG}/dagRuns/{run_id}/taskInstances/report_contract/xcomEntries/return_value"
-    )["value"]
-    facts = facts if isinstance(facts, dict) else json.loads(facts)
+def test_official_image_dag_runs_the_image_hardened_and_keeps_its_contract(stack: Stack) -> None:
+    run_id, tis = stack.run_to_success(OFFICIAL_IMAGE_DAG)
+    facts = stack.xcom(OFFICIAL_IMAGE_DAG, run_id, "check_contract")
     assert facts["uid"] == 50000 and facts["gid"] == 0 and facts["airflow_home"] == "/opt/airflow", facts
-    assert facts["containerkit"] == "0.1.0", facts
+    assert facts["config"] == {"parallelism": "7", "executor": "LocalExecutor"}, facts
+    assert facts["airflow"] == "3.3.2", facts
     assert tis["check_contract"]["hostname"], "ran on a Celery worker"
+    # No registry connection in the dev stack: the registry tasks say so instead of failing.
+    assert {tis[t]["state"] for t in ("resolve_tag", "list_variants")} == {"skipped"}
+
+
+def test_compose_dev_dag_measures_hot_reload_inside_the_stack(stack: Stack) -> None:
+    run_id, tis = stack.run_to_success(COMPOSE_DEV_DAG)
+    assert {t: ti["state"] for t, ti in tis.items()} == {
+        "compose_config": "skipped",  # no compose CLI in the worker image
+        "lint_compose": "success",
+        "check_services": "success",
+        "hot_reload": "success",
+    }
+    result = stack.xcom(COMPOSE_DEV_DAG, run_id, "hot_reload")
+    # Listed within the dag-processor's refresh interval (10 s here) plus parse time.
+    assert 0 < result["seconds"] < 90, result
+    assert stack.session.get(f"{stack.api}/api/v2/dags/{result['dag_id']}", timeout=30).status_code == 404
+
+
+def test_compose_prod_dag_lists_the_live_celery_workers(stack: Stack) -> None:
+    run_id, tis = stack.run_to_success(COMPOSE_PROD_DAG)
+    assert tis["live_celery_workers"]["state"] == "success"
+    assert tis["merged_rules"]["state"] == "success"
+    live = stack.xcom(COMPOSE_PROD_DAG, run_id, "live_celery_workers")
+    assert live["count"] == 1 and live["configured_concurrency"] == 4, live
+    assert [w["concurrency"] for w in live["workers"].values()] == [4], live
+
+
+def test_production_compose_dag_audits_the_live_services(stack: Stack) -> None:
+    run_id, tis = stack.run_to_success(AUDIT_DAG)
+    assert {t: ti["state"] for t, ti in tis.items()} == {"file_audit": "success", "live_audit": "success"}
+    report = stack.xcom(AUDIT_DAG, run_id, "live_audit")
+    services = {name.split("#")[0] for name in report}
+    assert services == {
+        "postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+        "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
+    }, report  # fmt: skip
+    assert all(row["memory"] and row["log"].get("max-size") for row in report.values()), report
+
+
+def test_container_secrets_dag_resolves_cmd_options_from_compose_secrets(stack: Stack) -> None:
+    run_id, tis = stack.run_to_success(SECRETS_DAG)
+    assert tis["cmd_in_stack"]["state"] == "success", tis
+    checked = stack.xcom(SECRETS_DAG, run_id, "cmd_in_stack")
+    assert set(checked) == {"core.fernet_key", "database.sql_alchemy_conn", "celery.broker_url"}, checked
+    assert all(v.startswith("cmd: cat /run/secrets/") for v in checked.values()), checked
 
 
 def test_secure_docker_operator_dag_runs_a_hardened_container(stack: Stack) -> None:
