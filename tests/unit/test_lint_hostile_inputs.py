@@ -335,7 +335,7 @@ CASES = [
         "undefined-alias",
         {"m.yaml": "apiVersion: v1\nkind: Pod\nx: *nope\n"},
         2,
-        ["m.yaml:3: alias *nope names no anchor"],
+        ["m.yaml:3: invalid YAML: found undefined alias"],
     ),
     Case(
         "self-merge",

@@ -52,7 +52,7 @@ class ContainerRef:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     """``value`` if it is a mapping, else ``{}``: rules never fail on a wrong type (sources report those)."""
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def spec(pod: Mapping[str, Any]) -> Mapping[str, Any]:
