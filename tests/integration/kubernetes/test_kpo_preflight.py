@@ -1,9 +1,9 @@
 """SecureKubernetesPodOperator's pre-flight (``pin_image_digest``) against a real local registry.
 
 The image is built from the Debian base and pushed by the real engine to Debian's ``docker-registry``
-(fixtures in ``tests/integration/conftest.py``); the pod goes to the fake Kubernetes API. The pod must
-run exactly the digest the engine reported, and a tag the registry lacks must fail the task before any
-pod exists.
+(fixtures in ``tests/integration/conftest.py``); the pod runs on the local Docker-backed test double
+(containerkit.testing), by digest. The pod must run exactly the digest the engine reported, and a tag the
+registry lacks must fail the task before any pod exists.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import datetime
 from typing import Any
 
 import pytest
-from kube_harness import FakeCluster, succeed
 
-NS = "airflow-tasks"
+from containerkit.testing.cluster import LocalCluster
+
 FAILURES: list[BaseException] = []
 MODES = [pytest.param(False, id="sync"), pytest.param(True, id="deferrable")]
 
@@ -23,7 +23,7 @@ def record_failure(context: Any) -> None:
     FAILURES.append(context["exception"])
 
 
-def pinned_dag(dag_id: str, image: str, **op_kwargs: Any) -> Any:
+def pinned_dag(dag_id: str, namespace: str, image: str, **op_kwargs: Any) -> Any:
     from airflow.sdk import DAG
 
     from containerkit.operators.kubernetes import SecureKubernetesPodOperator
@@ -34,7 +34,7 @@ def pinned_dag(dag_id: str, image: str, **op_kwargs: Any) -> Any:
     ) as dag:
         SecureKubernetesPodOperator(
             task_id="run",
-            namespace=NS,
+            namespace=namespace,
             image=image,
             pin_image_digest=True,
             startup_check_interval_seconds=1,
@@ -61,7 +61,8 @@ def base_image(pod: Any) -> str:
 
 @pytest.mark.parametrize("access", ["anonymous", "connection"])
 def test_pod_runs_the_digest_the_engine_pushed(
-    fake_cluster: FakeCluster,
+    cluster: LocalCluster,
+    k8s_namespace: str,
     run_dag: Any,
     pushed_app: Any,
     auth_registry: Any,
@@ -86,30 +87,36 @@ def test_pod_runs_the_digest_the_engine_pushed(
         # A bare repository through a connection: the pin names the connection's registry.
         image, conn_id = "ck/app:{{ params.tag }}", auth_registry.conn_id
         pinned = f"{pushed_app.auth}@{pushed_app.digest}"
-    fake_cluster.script(pinned, succeed(["pinned run"]))
-    dag = pinned_dag(f"kpo_pin_{access}", image, registry_conn_id=conn_id, params={"tag": "1.0.0"})
+    dag = pinned_dag(
+        f"kpo_pin_{access}", k8s_namespace, image, registry_conn_id=conn_id, params={"tag": "1.0.0"}
+    )
     ti, error = run(run_dag, dag)
     assert error is None and ti.state == "success", error
-    created = fake_cluster.created_pods()
+    created = cluster.submitted("Pod", k8s_namespace)
     assert len(created) == 1
     assert base_image(created[0]) == pinned
     # Policy ran on the final pod, and that pod already named the digest.
     final = [pod for where, pod in checked if "run time" in where]
     assert final and base_image(final[-1]) == pinned
-    assert fake_cluster.pods() == []
+    # The engine ran that digest (the kubelet never pulls: the engine pushed it, so it has it).
+    status = cluster.events(k8s_namespace)
+    assert any(e["reason"] == "Started" for e in status)
+    assert cluster.wait_for_no_pods(k8s_namespace, timeout=45) == []
 
 
 @pytest.mark.parametrize("deferrable", MODES)
 def test_missing_tag_fails_before_any_pod_exists(
-    fake_cluster: FakeCluster, run_dag: Any, pushed_app: Any, deferrable: bool
+    cluster: LocalCluster, k8s_namespace: str, run_dag: Any, pushed_app: Any, deferrable: bool
 ) -> None:
     from containerkit.diagnostics import ContainerTaskFailed
 
-    dag = pinned_dag(f"kpo_pin_missing_{deferrable}", f"{pushed_app.plain}:9.9.9", deferrable=deferrable)
+    dag = pinned_dag(
+        f"kpo_pin_missing_{deferrable}", k8s_namespace, f"{pushed_app.plain}:9.9.9", deferrable=deferrable
+    )
     ti, error = run(run_dag, dag)
     assert ti.state == "failed"
     assert isinstance(error, ContainerTaskFailed), error
     assert error.diagnosis.cause == "ImagePull:not-found"
     assert "9.9.9" in error.diagnosis.summary
     assert "task run (pre-flight)" in str(error)
-    assert fake_cluster.created_pods() == []
+    assert cluster.submitted("Pod", k8s_namespace) == []

@@ -4,15 +4,17 @@ hardening still apply (the placeholder image used at parse never reaches the pod
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kube_harness import FakeCluster, succeed
+
+from containerkit.testing.cluster import LocalCluster
 
 NS = "airflow-tasks"
-TEMPLATE_IMAGE = "registry.example.com/team/from-template:3.1.0"
+TEMPLATE_IMAGE = os.environ.get("CONTAINERKIT_TEST_PYTHON_IMAGE", "containerkit/base-python:3.11")
 
 
 @pytest.fixture
@@ -22,7 +24,13 @@ def template_file(tmp_path: Path) -> str:
         "kind": "Pod",
         "metadata": {"name": "from-template", "labels": {"origin": "template"}},
         "spec": {
-            "containers": [{"name": "base", "image": TEMPLATE_IMAGE, "command": ["python", "-m", "job"]}],
+            "containers": [
+                {
+                    "name": "base",
+                    "image": TEMPLATE_IMAGE,
+                    "command": ["python", "-c", "print('from the template image')"],
+                }
+            ],
         },
     }
     path = tmp_path / "pod_template.yaml"
@@ -30,12 +38,12 @@ def template_file(tmp_path: Path) -> str:
     return str(path)
 
 
-def _operator(template_file: str, **kwargs: Any) -> Any:
+def _operator(template_file: str, namespace: str = NS, **kwargs: Any) -> Any:
     from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 
     return SecureKubernetesPodOperator(
         task_id="run",
-        namespace=NS,
+        namespace=namespace,
         pod_template_file=template_file,
         resources="m",
         startup_check_interval_seconds=1,
@@ -55,7 +63,11 @@ def test_built_pod_keeps_the_template_image_and_gets_the_spec(template_file: str
     pod = _operator(template_file).build_pod_request_obj(None, dry_run=True)
     base = _base(pod)
     assert base.image == TEMPLATE_IMAGE
-    assert base.command == ["python", "-m", "job"]  # the rest of the template stays too
+    assert base.command == [
+        "python",
+        "-c",
+        "print('from the template image')",
+    ]  # the rest of the template stays too
     assert pod.metadata.labels["origin"] == "template"
     medium = RESOURCE_PRESETS["m"]
     assert base.resources.limits["memory"] == str(medium.memory_limit)
@@ -67,19 +79,18 @@ def test_built_pod_keeps_the_template_image_and_gets_the_spec(template_file: str
 
 
 def test_pod_created_from_the_template_runs_its_image(
-    fake_cluster: FakeCluster, run_dag: Any, template_file: str
+    cluster: LocalCluster, k8s_namespace: str, run_dag: Any, template_file: str
 ) -> None:
     from airflow.sdk import DAG
 
-    fake_cluster.script(TEMPLATE_IMAGE, succeed(["from the template image"]))
     with DAG(
         "kpo_template_image", schedule=None, start_date=datetime.datetime(2026, 1, 1), catchup=False
     ) as dag:
-        _operator(template_file, poll_interval=0.5)
+        _operator(template_file, k8s_namespace, poll_interval=0.5)
     dagrun = run_dag(dag)
     ti = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "run")
     assert ti.state == "success"
-    created = fake_cluster.created_pods()
+    created = cluster.submitted("Pod", k8s_namespace)
     assert len(created) == 1
     base = _base(created[0])
     assert base["image"] == TEMPLATE_IMAGE
