@@ -7,7 +7,8 @@ CPU seconds are the sum of rate x window over the samples: CPU used before the f
 sample is not counted, and a real metrics-server refreshes only every 15-60 s, so a short task may have
 no sample at all. Then the record says "unavailable" with the reason; nothing is estimated.
 
-Whether the API is served is asked once (API discovery of ``metrics.k8s.io/v1beta1``).
+Whether the API is served is asked once: API discovery of ``metrics.k8s.io/v1beta1``, else a list of
+the namespace's PodMetrics.
 """
 
 from __future__ import annotations
@@ -98,18 +99,20 @@ class PodMetricsSampler:
         self._thread = threading.Thread(target=self._run, name=f"containerkit-usage-{pod}", daemon=True)
 
     def served(self) -> bool:
-        """API discovery: is ``metrics.k8s.io/v1beta1`` there (404 means no)."""
+        """Is PodMetrics served? API discovery first; on 404 a list of the namespace's PodMetrics (some
+        servers answer the resource without serving discovery). 404 on both means no."""
+        from kubernetes.client import CustomObjectsApi
         from kubernetes.client.exceptions import ApiException
 
+        api = CustomObjectsApi(self.api_client)
         try:
-            self.api_client.call_api(
-                f"/apis/{GROUP}/{VERSION}",
-                "GET",
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _preload_content=True,
-            )
+            api.get_api_resources(GROUP, VERSION)
+            return True
+        except ApiException as exc:
+            if exc.status not in (404, 503):
+                raise
+        try:
+            api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "pods", limit=1)
         except ApiException as exc:
             if exc.status in (404, 503):
                 return False
