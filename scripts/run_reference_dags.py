@@ -8,11 +8,19 @@ skipped with the reason, never silently dropped:
 
 - ``needs:docker``: a reachable Docker engine (the air-gapped ``containerkit/base-python:3.11``
   image is used for ``CONTAINERKIT_PYTHON_IMAGE`` when it exists and the variable is unset);
-- ``needs:kubernetes``: an Airflow connection ``kubernetes_default`` (``AIRFLOW_CONN_KUBERNETES_DEFAULT``);
+- ``needs:kubernetes``: an Airflow connection ``kubernetes_default`` (``AIRFLOW_CONN_KUBERNETES_DEFAULT``).
+  Without one, when a Docker engine is reachable, ``containerkit.testing`` (a local Kubernetes API, a
+  *test double* whose kubelet runs each pod's containers on that engine; the same one
+  ``containerkit dev-cluster`` starts) serves it for the run and removes every container it created
+  afterwards (``--no-local-cluster`` turns that off). The table's title says so: it is not a real cluster;
 - ``needs:registry``: an Airflow connection ``containerkit_registry_default``
   (``AIRFLOW_CONN_CONTAINERKIT_REGISTRY_DEFAULT``). Without one, when Debian's ``docker-registry``
   (the CNCF distribution registry) and a Docker engine are present, a throwaway registry is started
   on 127.0.0.1 for the run and removed afterwards (``--no-local-registry`` turns that off).
+
+Task-level needs (``needs:compose``, ``needs:helm``, ``needs:trivy``, ``needs:cluster``,
+``needs:internet``) never skip a DAG: the task detects the absence and skips itself, and the table lists
+such skipped tasks.
 
 Exit status: 0 when every runnable DAG succeeded and none failed to import, 1 otherwise.
 Each DAG's output goes to ``<airflow-home>/reference-logs/<dag_id>.log``; the tail of a failed
@@ -79,9 +87,14 @@ def _docker_status() -> tuple[bool, str]:
     return True, ""
 
 
+TASK_LEVEL_NEEDS = ("compose", "helm", "trivy", "cluster", "internet")
+"""Needs a task checks itself (it raises AirflowSkipException naming what to set); the DAG still runs."""
+
+
 def _needs_status() -> dict[str, tuple[bool, str]]:
     docker_ok = _docker_status()
     return {
+        **{need: (True, "") for need in TASK_LEVEL_NEEDS},
         "docker": docker_ok,
         "kubernetes": (
             "AIRFLOW_CONN_KUBERNETES_DEFAULT" in os.environ,
@@ -172,6 +185,36 @@ def _local_registry(enabled: bool) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def _local_cluster(enabled: bool) -> Iterator[str]:
+    """The local Docker-backed Kubernetes test double as ``kubernetes_default``, if possible.
+
+    Yields a note for the table header (empty when nothing was started).
+    """
+    if not enabled or "AIRFLOW_CONN_KUBERNETES_DEFAULT" in os.environ or not _docker_status()[0]:
+        yield ""
+        return
+    try:
+        from containerkit.testing.cluster import LocalCluster
+    except ImportError:  # the testing extra (kmock) is not installed
+        yield ""
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="ck-run-dags-kube-") as workdir,
+        LocalCluster(f"ck-run-dags-{os.getpid()}", workdir=workdir) as cluster,
+    ):
+        os.environ["AIRFLOW_CONN_KUBERNETES_DEFAULT"] = cluster.airflow_connection()
+        try:
+            yield "needs:kubernetes on a local Docker-backed API (containerkit.testing, a test double)"
+        finally:
+            os.environ.pop("AIRFLOW_CONN_KUBERNETES_DEFAULT", None)
+
+
+def _skipped_tasks(dagrun: object) -> list[str]:
+    """Task ids that ended ``skipped`` (e.g. a task-level need this machine lacks)."""
+    return sorted(ti.task_id for ti in dagrun.get_task_instances() if str(ti.state) == "skipped")  # type: ignore[attr-defined]
+
+
 def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row], dict[str, Path]]:
     _configure_env(airflow_home, dags_folder)
     # Airflow's dag-processor puts the DAGs folder on sys.path; shared DAG settings rely on it.
@@ -215,8 +258,14 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
             with _output_to(log):
                 dagrun = dag.test()
             state = str(getattr(dagrun, "state", "unknown"))
-            failed = [ti.task_id for ti in dagrun.get_task_instances() if str(ti.state) != "success"]
+            failed = [
+                ti.task_id
+                for ti in dagrun.get_task_instances()
+                if str(ti.state) not in ("success", "skipped")
+            ]
             note = f"not successful: {', '.join(failed)}" if failed and state != "success" else ""
+            if skipped := _skipped_tasks(dagrun):
+                note = "; ".join(filter(None, [note, f"tasks skipped: {', '.join(skipped)}"]))
         except Exception as exc:  # a DAG that crashes dag.test() is a failed row, not a crashed runner
             state, note = "error", f"{type(exc).__name__}: {exc}"[:160]
         elapsed = time.monotonic() - start
@@ -256,10 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not start a throwaway registry for needs:registry DAGs",
     )
+    parser.add_argument(
+        "--no-local-cluster",
+        action="store_true",
+        help="do not start the local Docker-backed Kubernetes test double for needs:kubernetes DAGs",
+    )
     args = parser.parse_args(argv)
-    with _local_registry(not args.no_local_registry) as registry_note:
+    with (
+        _local_registry(not args.no_local_registry) as registry_note,
+        _local_cluster(not args.no_local_cluster) as cluster_note,
+    ):
         rows, failed_logs = run(args.dags_folder.resolve(), args.airflow_home.resolve(), set(args.dag_id))
-    print_table(rows, registry_note)
+    print_table(rows, "; ".join(filter(None, [registry_note, cluster_note])))
     for dag_id, log in failed_logs.items():
         print(f"\n--- {dag_id}: last lines of {log}\n{_tail(log)}")
     if not rows:

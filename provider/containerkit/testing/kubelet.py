@@ -328,7 +328,7 @@ class PodWorker:
                 try:
                     info = await self.kubelet.docker(self.kubelet.client.api.inspect_image, image)
                 except Exception as exc:
-                    missing[c["name"]] = f"{type(exc).__name__}: {getattr(exc, 'explanation', None) or exc}"
+                    missing[c["name"]] = str(getattr(exc, "explanation", None) or exc)
                     continue
                 self.kubelet.images[image] = info
                 if image not in reported:
