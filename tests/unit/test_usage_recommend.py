@@ -230,3 +230,17 @@ def test_presets_are_read_from_the_spec_not_copied(monkeypatch: pytest.MonkeyPat
     changed["s"] = Resources("250m", "500m", "384Mi", "384Mi", "256Mi", "1Gi", pids=512)
     monkeypatch.setattr(spec_resources, "RESOURCE_PRESETS", changed)
     assert only(tries("steady", [300] * 8)).resources == "s"
+
+
+def test_a_history_shorter_than_a_day_is_not_extrapolated_to_a_schedule() -> None:
+    # Five tries 10 minutes apart: counted as 5 runs in one day (30 x 4 = 120 runs/month), 600 s each
+    # -> 20 run-hours; (512 - 345) Mi x 20 h = 3.262 GiB-h, (250m - 230m) x 20 h = 0.4 cpu-h.
+    history = [
+        UsageRecord.from_dict(
+            {**r.to_dict(), "started_at": (START + timedelta(minutes=10 * i)).isoformat() + "+00:00"}
+        )
+        for i, r in enumerate(tries("burst", [300] * 5))
+    ]
+    answer = only(history)
+    assert answer.basis["monthly_hours"] == 20.0
+    assert (answer.over_request_cpu_hours, answer.over_request_gib_hours) == (0.4, 3.262)

@@ -22,8 +22,9 @@ The rules (each number is an option of :class:`RecommendOptions`):
   history), ``oversized`` (the highest peak under 50 % of the current memory request).
 * **cost**: the monthly over-request, ``(current request - recommended) x hours run per month`` in
   cpu-hours and GiB-hours, where hours per month = mean successful duration x runs per month and runs
-  per month = 30 days x (tries - 1) / the span between the first and last try (just ``tries`` if they
-  all started together). A platform team sorts by these to know what to fix first.
+  per month = 30 days x (tries - 1) / the span between the first and last try, the span counted as at
+  least one day (just ``tries`` if they all started together). A platform team sorts by these to know
+  what to fix first.
 """
 
 from __future__ import annotations
@@ -336,7 +337,10 @@ def _monthly_hours(
 ) -> float:
     starts = sorted(_time(r.started_at) for r in tries)
     span_days = (starts[-1] - starts[0]).total_seconds() / 86400
-    runs = opts.days_per_month * (len(tries) - 1) / span_days if span_days > 0 else float(len(tries))
+    # A span under a day says nothing about the schedule: count it as a day (at most the runs seen per day).
+    runs = (
+        opts.days_per_month * (len(tries) - 1) / max(span_days, 1.0) if span_days > 0 else float(len(tries))
+    )
     mean_hours = sum(r.duration_seconds for r in good) / len(good) / 3600
     return runs * mean_hours
 
