@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "rules": "containerkit.cli.rules:rules",
     "render": "containerkit.cli.render:render",
     "diagnose": "containerkit.cli.diagnose:diagnose",
+    "dev-cluster": "containerkit.cli.dev_cluster:dev_cluster",
     "recommend": "containerkit.cli.recommend:recommend",
 }
 

@@ -69,6 +69,11 @@ def resource_of(kind: str) -> Any:
     return kmock.resource(group, version, plural)
 
 
+_SHORT_NAMES = {
+    "pods": {"po"}, "namespaces": {"ns"}, "configmaps": {"cm"}, "services": {"svc"}, "nodes": {"no"},
+    "serviceaccounts": {"sa"}, "persistentvolumeclaims": {"pvc"}, "deployments": {"deploy"}, "events": {"ev"},
+    "ingresses": {"ing"}, "networkpolicies": {"netpol"}, "statefulsets": {"sts"},
+}  # fmt: skip
 PODS = resource_of("Pod")
 EVENTS = resource_of("Event")
 NAMESPACES = resource_of("Namespace")
@@ -108,6 +113,16 @@ class ApiServer(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.submitted = collections.deque(maxlen=5000)
+        verbs = {"create", "delete", "get", "list", "patch", "update", "watch"}
+        for kind, (_, _, plural, namespaced) in KINDS.items():  # API discovery, for kubectl
+            self._resources[resource_of(kind)] = kmock.ResourceInfo(
+                namespaced=namespaced,
+                kind=kind,
+                singular=kind.lower(),
+                verbs=verbs,
+                shortnames=_SHORT_NAMES.get(plural, set()),
+                subresources={"log", "exec", "status"} if kind == "Pod" else set(),
+            )
 
     def _next_version(self) -> str:
         self._version += 1
@@ -140,6 +155,8 @@ class ApiServer(kmock.KubernetesEmulator):
             object.__setattr__(request, "action", kmock.action.WATCH)  # kmock knows only "true"
         if resource == PODS and request.subresource == "log":
             return await serve_logs(self.kubelet, request)
+        if request.action == kmock.action.WATCH and resource is not None:
+            return await self._stream_watch(request)
         if request.action == kmock.action.DELETE and request.name is not None:
             if resource == PODS:
                 return await self._delete_pod(request)
@@ -318,6 +335,12 @@ class ApiServer(kmock.KubernetesEmulator):
             )
         )
 
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_version(request)
+        if isinstance(payload, dict) and payload.get("groupVersion", "").startswith("/"):
+            payload["groupVersion"] = payload["groupVersion"][1:]  # the core group is "v1", not "/v1"
+        return payload
+
     # --- list and watch with selectors ----------------------------------------------------
 
     def _matching(self, request: rendering.Request) -> list[dict[str, Any]]:
@@ -343,6 +366,18 @@ class ApiServer(kmock.KubernetesEmulator):
             items = self._matching(request)
         version = str(self._version)
         return {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": version}, "items": items}
+
+    async def _stream_watch(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """Watch events as JSON lines (kmock streams ``application/octet-stream``, which kubectl refuses)."""
+        assert request._raw_request is not None
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request._raw_request)
+        with contextlib.suppress(ConnectionError):
+            async for event in self._serve_watch(request):
+                if isinstance(event, dict):
+                    await response.write(json.dumps(event).encode() + b"\n")
+            await response.write_eof()
+        return response
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         yield b""

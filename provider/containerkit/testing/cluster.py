@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import platform
 import re
 import secrets
 import tempfile
@@ -197,8 +198,16 @@ class LocalCluster:
                 "allocatable": capacity,
                 "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                 "nodeInfo": {
+                    "architecture": platform.machine(),
+                    "bootID": "",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "kernelVersion": platform.release(),
+                    "operatingSystem": "linux",
+                    "osImage": "containerkit.testing (a test double)",
                     "containerRuntimeVersion": "docker://engine",
-                    "kubeletVersion": "containerkit-testing",
+                    "kubeletVersion": "v1.31.0-containerkit-testing",
+                    "kubeProxyVersion": "",
                 },
             },
         }

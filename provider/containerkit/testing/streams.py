@@ -155,7 +155,7 @@ async def serve_exec(kubelet: Kubelet, raw_request: aiohttp.web.BaseRequest) -> 
     query = raw_request.query
     command = list(query.getall("command", []))
     stdin, tty = _flag(query.get("stdin")), _flag(query.get("tty"))
-    ws = aiohttp.web.WebSocketResponse(protocols=("v4.channel.k8s.io", "channel.k8s.io"))
+    ws = aiohttp.web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io"))
     await ws.prepare(raw_request)  # type: ignore[arg-type]
     cid, error = _container_id(kubelet, namespace, pod, query.get("container"))
     if error is not None:
