@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task, teardown
 
 from containerkit.kubernetes.init_containers import wait_for_tcp
 from containerkit.kubernetes.pod import pod_override
@@ -314,7 +314,7 @@ def pod_templates() -> None:
         get_logs=True,
     )
 
-    @task(trigger_rule="all_done")
+    @teardown
     def drop_config() -> None:
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
         from kubernetes.client.exceptions import ApiException

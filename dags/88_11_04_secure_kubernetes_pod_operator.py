@@ -12,7 +12,7 @@ Tasks:
 * ``summarise``: the pod. It reads ``API_TOKEN`` from the Secret (only whether it is set reaches the
   XCom, never the value) and writes ``/airflow/xcom/return.json``.
 * ``check_summary``: asserts the XCom; ``drop_secret`` deletes the Secret again if ``ensure_secret``
-  created it (trigger rule ``all_done``, so a failed pod does not leave it behind).
+  created it (a teardown: a failed pod does not leave it behind, and the run still fails).
 
 Copying: set ``CONTAINERKIT_NAMESPACE`` / ``CONTAINERKIT_PYTHON_IMAGE`` (or edit the constants) and the
 ``kubernetes_default`` connection. Needs a Kubernetes API (tag ``needs:kubernetes``; the tests use the
@@ -25,7 +25,7 @@ import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag, task, teardown
 
 from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import SecretRef
@@ -92,7 +92,7 @@ def secure_kubernetes_pod_operator() -> None:
             raise ValueError(f"unexpected pod result {result!r}: expected rows=3 and the token set")
         return result
 
-    @task(trigger_rule="all_done")
+    @teardown
     def drop_secret(created: bool) -> None:
         if not created:
             return
