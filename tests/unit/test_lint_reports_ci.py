@@ -64,6 +64,7 @@ def test_dag_findings_carry_the_operator_call_line(tmp_path: Path, monkeypatch: 
         loc = r["locations"][0]["physicalLocation"]
         assert loc["artifactLocation"] == {"uri": "dags/ci_dag.py", "uriBaseId": "%SRCROOT%"}
         lines.setdefault(r["properties"]["task_id"], set()).add(loc["region"]["startLine"])
+        assert loc["region"]["startColumn"] == 5 and loc["region"]["endLine"] == loc["region"]["startLine"]
         assert r["properties"]["dag_id"] == "ci_dag"
         assert "dag=ci_dag task=" in r["message"]["text"]
     assert lines == {"extract": {7}, "transform": {9}}
@@ -91,6 +92,27 @@ def test_fingerprints_unique_and_stable_across_unrelated_edits(
         r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in after["runs"][0]["results"]
     }
     assert min(starts) > 2  # the lines moved, the fingerprints did not
+
+
+def test_regions_have_columns_at_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n  containers:\n"
+        "  - name: app\n    image: busybox:1.36\n    securityContext: {privileged: true}\n"
+    )
+    _, doc = lint_json("pod.yaml")
+    regions = {
+        r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]
+        for r in doc["runs"][0]["results"]
+        if r["ruleId"] in {"PSS-B-001", "PSS-B-002"}
+    }
+    assert regions == {
+        "PSS-B-001": {"startLine": 5, "startColumn": 3, "endLine": 5, "endColumn": 20},
+        "PSS-B-002": {"startLine": 9, "startColumn": 23, "endLine": 9, "endColumn": 40},
+    }
+    assert all(
+        "startColumn" in r["locations"][0]["physicalLocation"]["region"] for r in doc["runs"][0]["results"]
+    )
 
 
 def test_helm_fixture_results_are_located_and_unique() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -56,6 +58,44 @@ def skipped_line(result: LintResult) -> str | None:
         f", ... ({len(result.skipped) - 5} more)" if len(result.skipped) > 5 else ""
     )
     return f"{len(result.skipped)} file(s) skipped (not a kind lint reads): {shown}"
+
+
+_MAX_SOURCE_BYTES = 16 * 1024 * 1024
+
+
+@functools.lru_cache(maxsize=512)
+def _source_lines(file: str) -> tuple[str, ...]:
+    try:
+        p = Path(file)
+        if p.stat().st_size > _MAX_SOURCE_BYTES:
+            return ()
+        return tuple(p.read_text(encoding="utf-8", errors="replace").splitlines())
+    except OSError:
+        return ()
+
+
+def region(file: str | None, line: int | None, path: str = "") -> dict[str, int] | None:
+    """A SARIF region for a finding: its line, the column of the field it names (or of the line's first
+    character), and the end of that line; ``None`` without a line.
+
+    Columns are read from the source text: the last segment of ``path`` found on the line (the key a
+    finding is about, or the nearest ancestor written there), else where the line's text starts, which
+    is the operator call for a DAG task and the instruction for a Dockerfile.
+    """
+    if not line:
+        return None
+    text = _source_lines(file)[line - 1] if file and 0 < line <= len(_source_lines(file)) else ""
+    start = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
+    for segment in reversed([s for s in re.split(r"\.|\[\d+\]", path) if s]):
+        found = re.search(rf"(?<![\w-])[\"']?{re.escape(segment)}[\"']?\s*:", text)
+        if found:
+            start = found.start() + 1
+            break
+    out = {"startLine": line, "startColumn": start}
+    if text:
+        out["endLine"] = line
+        out["endColumn"] = max(len(text) + 1, start + 1)
+    return out
 
 
 def git_root(start: Path | None = None) -> Path | None:

@@ -25,7 +25,7 @@ from typing import Any
 from containerkit import __version__
 from containerkit.policy.lint import LintResult
 from containerkit.policy.model import Finding, Rule, Severity
-from containerkit.policy.report.common import artifact_uri, object_key, project_root
+from containerkit.policy.report.common import artifact_uri, object_key, project_root, region
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -86,14 +86,15 @@ def fingerprint_key(f: Finding, root: Path) -> str:
     return "|".join([f.rule_id, file, object_key(f.obj), f.obj.container or "", f.path])
 
 
-def _location(file: str, line: int | None, root: Path) -> dict[str, Any]:
+def _location(file: str, line: int | None, root: Path, path: str = "") -> dict[str, Any]:
     uri, relative = artifact_uri(file, root)
     artifact: dict[str, Any] = {"uri": uri}
     if relative:
         artifact["uriBaseId"] = SRCROOT
     physical: dict[str, Any] = {"artifactLocation": artifact}
-    if line:
-        physical["region"] = {"startLine": line}
+    where = region(file, line, path)
+    if where:
+        physical["region"] = where
     return physical
 
 
@@ -105,7 +106,7 @@ def result_entry(f: Finding, index: dict[str, int], root: Path, fingerprint: str
         ]
     }
     if f.obj.file:
-        location["physicalLocation"] = _location(f.obj.file, f.obj.line, root)
+        location["physicalLocation"] = _location(f.obj.file, f.obj.line, root, f.path)
     props: dict[str, Any] = {"object": object_key(f.obj), "path": f.path}
     for key in ("container", "dag_id", "task_id"):
         value = getattr(f.obj, key)

@@ -8,12 +8,12 @@ a fresh interpreter per DAG file, so the engine can load just the modules a targ
 
 from __future__ import annotations
 
-MODULES = ("meta", "pss", "hardened", "config_map", "docker_run", "dockerfile", "compose", "helm_values")
+MODULES = ("meta", "pss", "hardened", "docker_run", "dockerfile", "compose", "helm_values")
 
 KIND_MODULES: dict[str, tuple[str, ...]] = {
     "Pod": ("meta", "pss", "hardened"),
     "DockerRun": ("meta", "docker_run"),
-    "ConfigMap": ("meta", "config_map"),
+    "ConfigMap": ("meta", "hardened"),
 }
 """Target kind -> every module that registers rules for it (a test checks this against the registry).
 Kinds not listed load every module."""
