@@ -100,9 +100,8 @@ def build_wheel(directory: Path) -> Path:
     record += f"{dist}.dist-info/RECORD,,\n"
     wheel = directory / f"{dist}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-        archive.writestr(f"{dist}.dist-info/RECORD", record)
+        for name, data in [*files.items(), (f"{dist}.dist-info/RECORD", record.encode())]:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return wheel
 
 
