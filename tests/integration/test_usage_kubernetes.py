@@ -125,6 +125,7 @@ def test_oom_killed_pod_is_recorded_with_its_limit_and_kept_after_the_retry(
         ["{{ 200 if ti.try_number == 1 else 8 }}", "0.1"],
         resources={"preset": "xs", "memory": "64Mi"},
         retries=1,
+        do_xcom_push=True,
     )
     dag_run = run_dag(dag)
     assert dag_run.state == "success"
