@@ -13,7 +13,8 @@ keeps the history.
 
 - image build pipeline: ``build`` builds the app image with ``ImageHook`` from a git-tracked context
   (tags from ``version_tags``: semver + ``sha-<commit>``, never ``latest``), ``smoke_test`` runs it in a
-  hardened ``SecureDockerOperator`` container, ``push`` pushes it and returns the digest;
+  hardened ``SecureDockerOperator`` container (policy checked when it starts), ``push`` pushes it and
+  returns the digest;
 - automated deployment: ``deploy_dev`` clones the GitOps repository, writes
   ``repository@digest`` into ``environments/dev/values.yaml``, commits and pushes; ``verify_dev`` reads
   the file back from the remote and runs exactly that digest;
@@ -181,12 +182,11 @@ def gitops_pipeline() -> None:
         version = get_current_context()["params"]["version"]
         return _build(Path(repo["workdir"], "app"), version, healthy=True)
 
-    smoke_test = SecureDockerOperator(
-        task_id="smoke_test",
-        image="{{ ti.xcom_pull(task_ids='build')['reference'] }}",
-        command=["--selftest"],
-        resources="xs",
-    )
+    @task
+    def smoke_test(built: dict[str, Any], **context: Any) -> str:
+        """The built image's self-test in a hardened container, before anything is pushed."""
+        _smoke(built["reference"], context, "smoke_test_container")
+        return built["reference"]
 
     @task
     def push(built: dict[str, Any]) -> dict[str, Any]:
@@ -276,9 +276,9 @@ def gitops_pipeline() -> None:
 
     repo = gitops_repo()
     built = build(repo)
-    built >> smoke_test
+    tested = smoke_test(built)
     pushed = push(built)
-    smoke_test >> pushed
+    tested >> pushed
     dev = deploy_dev(repo, pushed)
     verified = verify_dev(repo, pushed)
     dev >> verified
