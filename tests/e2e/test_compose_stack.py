@@ -41,7 +41,9 @@ AIRGAP = {
 }
 PROJECT_IMAGE = "containerkit/airflow:0.1.0-e2e"
 # Bounds (seconds) generous enough for a busy 2-core CI machine, short enough to fail a hung stack.
-HEALTHY_TIMEOUT = 420
+HEALTHY_TIMEOUT = int(
+    os.environ.get("CONTAINERKIT_E2E_HEALTHY_TIMEOUT", "420")
+)  # a shared, loaded host: raise it
 RUN_TIMEOUT = 300
 # The kill test: a task that works this long, a heartbeat timeout that notices the dead worker quickly.
 LONG_TASK_SECONDS = 45
