@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from containerkit.cli import main
@@ -121,3 +122,13 @@ def test_cli_html_writes_a_file(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0
     assert out.read_text().count('<svg class="chart"') == 4
+
+
+def test_python_api_reads_the_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from containerkit.usage.recommend import recommend_stored
+
+    monkeypatch.setenv("CONTAINERKIT_USAGE_STORE", str(tmp_path))
+    for record in [*tries("steady", [300] * 8), *tries("short", [300] * 2)]:
+        UsageStore().write(record)
+    assert [(r.task_id, r.memory) for r in recommend_stored()] == [("steady", "345Mi"), ("short", None)]
+    assert [r.task_id for r in recommend_stored(dag_id="dag", task_id="short")] == ["short"]

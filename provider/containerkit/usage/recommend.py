@@ -205,6 +205,21 @@ def recommend(
     )
 
 
+def recommend_stored(
+    sources: Sequence[str] | None = None,
+    *,
+    dag_id: str | None = None,
+    task_id: str | None = None,
+    options: RecommendOptions | None = None,
+) -> list[Recommendation]:
+    """:func:`recommend` over stored history: usage stores (paths / URLs) and exported JSON-lines
+    files; default the store tasks write to (:func:`containerkit.usage.store.store_location`)."""
+    from containerkit.usage.store import read_history, store_location
+
+    records = read_history(list(sources) if sources else [store_location()])
+    return recommend(records, dag_id=dag_id, task_id=task_id, options=options)
+
+
 def _series(tries: Sequence[UsageRecord]) -> tuple[dict[str, Any], ...]:
     return tuple(
         {
@@ -398,6 +413,7 @@ __all__ = [
     "RecommendOptions",
     "Recommendation",
     "recommend",
+    "recommend_stored",
     "recommend_task",
     "resources_literal",
     "weighted_percentile",
