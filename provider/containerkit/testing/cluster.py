@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from containerkit.testing.kubelet import LABEL_CLUSTER, Kubelet, NodeConfig, remove_labelled
+from containerkit.testing.kubelet import LABEL_CLUSTER, Kubelet, NodeConfig, remove_labelled, sweep_orphans
 
 if TYPE_CHECKING:
     import docker
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from containerkit.testing.api import ApiServer
 
 __all__ = ["LocalCluster"]
+
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}
+"""``uname -m`` names to the ``GOARCH`` names nodes and image indexes use."""
 
 DEFAULT_SIDECAR_IMAGE = "containerkit/base-debian:12"
 """The XCom sidecar image the Airflow connection names (the stock default, ``alpine``, is never pulled)."""
@@ -119,12 +122,19 @@ class LocalCluster:
 
             self._client = docker.from_env(timeout=120, max_pool_size=64)
         self._client.ping()
+        sweep_orphans(self._client)
         info = self._client.info()
         cpu, memory, allow, pause, poll = self._node_args
+        engine_arch = str(info.get("Architecture") or platform.machine())
         self.node = NodeConfig(
             cpu=_quantity(cpu, Decimal(info.get("NCPU") or 2)),
             memory=_quantity(memory, Decimal(info.get("MemTotal") or 4 * 1024**3)),
-            labels={"kubernetes.io/hostname": "containerkit-testing-node", "kubernetes.io/os": "linux"},
+            labels={
+                "kubernetes.io/hostname": "containerkit-testing-node",
+                "kubernetes.io/os": "linux",
+                # The engine's architecture in Go's names, as real nodes label themselves.
+                "kubernetes.io/arch": _GOARCH.get(engine_arch, engine_arch),
+            },
             host_path_allow=allow,
             pause_image=pause,
             poll_interval=poll,
@@ -198,7 +208,7 @@ class LocalCluster:
                 "allocatable": capacity,
                 "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                 "nodeInfo": {
-                    "architecture": platform.machine(),
+                    "architecture": self.node.labels.get("kubernetes.io/arch", platform.machine()),
                     "bootID": "",
                     "machineID": "",
                     "systemUUID": "",
