@@ -218,3 +218,29 @@ def test_capture_off_records_nothing(
     assert dag_run.state == "success"
     assert records == [] and store.read() == []
     assert xcom(dag_run, capture.XCOM_KEY) is None
+
+
+def test_taskflow_secure_docker_records_usage_too(
+    python_image: str, run_dag: Callable[..., Any], store: UsageStore, records: list[UsageRecord]
+) -> None:
+    from airflow.sdk import DAG, task
+
+    with DAG("ck_usage_taskflow", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+
+        @task.secure_docker(image=python_image, labels=LABELS, resources="xs")
+        def crunch() -> int:
+            block = bytearray(48 * 1024 * 1024)
+            block[::4096] = b"x" * len(block[::4096])
+            import time
+
+            time.sleep(1.2)
+            return len(block)
+
+        crunch()
+
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success"
+    [record] = records
+    assert (record.task_id, record.exit_code, record.limits["memory"]) == ("crunch", 0, "128Mi")
+    assert record.peak_memory_bytes is not None and record.peak_memory_bytes >= 48 * MI
+    assert store.read("ck_usage_taskflow") == [record]
