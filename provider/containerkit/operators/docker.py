@@ -212,7 +212,9 @@ class SecureDockerOperator(DockerOperator):
         """The spec rendered for Docker, with the (templated, possibly pinned) image of this run."""
         from containerkit.docker.run_settings import render_docker
 
-        spec = self.spec if str(self.spec.image) == self.image else self.spec.replace(image=self.image)
+        # Before templating (lint, parse), a templated image stays the spec's parse-time placeholder.
+        unchanged = str(self.spec.image) == self.image or _templated(self.image)
+        spec = self.spec if unchanged else self.spec.replace(image=self.image)
         return render_docker(spec, secrets_dir=self.secrets_dir, config_dir=self.config_dir)
 
     def _stock_mounts(self) -> list[Mount]:
@@ -290,13 +292,14 @@ class SecureDockerOperator(DockerOperator):
             **{k: v for k, v in host.items() if k not in ("mounts", "log_config", "device_requests")},
             "mounts": [dict(m) for m in host["mounts"]],
             "log_config": {"Type": host["log_config"]["Type"], "Config": dict(host["log_config"]["Config"])},
-            "image": self.image,
+            "image": self.image if runtime or not _templated(self.image) else _PARSE_TIME_IMAGE,
             "user": user,
             "environment": {**environment, **secret_env},
             "entrypoint": create["entrypoint"],
             "command": create["command"],
             "working_dir": create["working_dir"],
             "labels": create["labels"],
+            "secret_env": [ref.env for ref in self.spec.secrets if ref.env],
         }
         if "device_requests" in host:
             policy["device_requests"] = [dict(d) for d in host["device_requests"]]
