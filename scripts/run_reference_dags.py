@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -224,6 +225,7 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
     log_dir = airflow_home / "reference-logs"
     log_dir.mkdir(exist_ok=True)
 
+    print(f"migrating the DB, parsing {dags_folder} (log: {log_dir}/_setup.log) ...", file=sys.stderr)
     with _output_to(log_dir / "_setup.log"):
         from airflow.dag_processing.dagbag import DagBag
         from airflow.utils import db
@@ -241,9 +243,11 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
                 note=str(error).strip().splitlines()[-1][:120],
             )
         )
-    for dag in sorted(bag.dags.values(), key=lambda d: (d.fileloc or "", d.dag_id)):
-        if only and dag.dag_id not in only:
-            continue
+    ordered = sorted(bag.dags.values(), key=lambda d: (d.fileloc or "", d.dag_id))
+    selected = [d for d in ordered if not only or d.dag_id in only]
+    progress = _Progress(len(selected))
+    for dag in selected:
+        progress.next(dag.dag_id)
         missing = [
             needs.get(tag.split(":", 1)[1], (False, f"unknown requirement {tag!r}"))[1]
             for tag in sorted(dag.tags or ())
@@ -251,11 +255,12 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
         ]
         if missing:
             rows.append(Row(dag.dag_id, "skipped", note="; ".join(missing)))
+            progress.done("skipped", 0.0)
             continue
         log = log_dir / f"{dag.dag_id}.log"
         start = time.monotonic()
         try:
-            with _output_to(log):
+            with _output_to(log), progress.ticking():
                 dagrun = dag.test()
             state = str(getattr(dagrun, "state", "unknown"))
             failed = [
@@ -270,9 +275,56 @@ def run(dags_folder: Path, airflow_home: Path, only: set[str]) -> tuple[list[Row
             state, note = "error", f"{type(exc).__name__}: {exc}"[:160]
         elapsed = time.monotonic() - start
         rows.append(Row(dag.dag_id, state, elapsed, note))
+        progress.done(state, elapsed)
         if state != "success":
             failed_logs[dag.dag_id] = log
     return rows, failed_logs
+
+
+class _Progress:
+    """A live status line on the terminal while each DAG runs (its own output goes to its log file).
+
+    Writes to a duplicate of the original stderr taken before any redirection, so it stays visible while
+    fd 1 and 2 point at the DAG's log: ``[12/57] 88_03_02_k8s_manifests  running 14 s``.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total, self.index, self.dag_id = total, 0, ""
+        self.fd = os.dup(2)
+        self.tty = os.isatty(self.fd)
+        self.started = time.monotonic()
+
+    def _write(self, text: str, final: bool = False) -> None:
+        line = f"\r{text:<100}" if self.tty else text
+        os.write(self.fd, (line + ("\n" if final or not self.tty else "")).encode())
+
+    def next(self, dag_id: str) -> None:
+        self.index += 1
+        self.dag_id = dag_id
+        self.started = time.monotonic()
+        self._write(f"[{self.index}/{self.total}] {dag_id}  running")
+
+    @contextlib.contextmanager
+    def ticking(self) -> Iterator[None]:
+        """Refresh the line every second (on a terminal) or every 30 s (in CI logs) until the DAG ends."""
+        stop = threading.Event()
+
+        def tick() -> None:
+            interval = 1.0 if self.tty else 30.0
+            while not stop.wait(interval):
+                seconds = time.monotonic() - self.started
+                self._write(f"[{self.index}/{self.total}] {self.dag_id}  running {seconds:.0f} s")
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def done(self, state: str, seconds: float) -> None:
+        self._write(f"[{self.index}/{self.total}] {self.dag_id}  {state} in {seconds:.1f} s", final=True)
 
 
 def print_table(rows: list[Row], title_note: str = "") -> None:
