@@ -3,14 +3,14 @@
 Both variants run the same container through ``execute()`` on the real Docker engine; capture is
 switched with ``CONTAINERKIT_USAGE_CAPTURE`` (records go to a temporary store). Runs alternate (off,
 on, off, on, ...) after a warm-up so engine and cache drift hit both alike. The long task does a fixed
-amount of CPU work (a loop count calibrated to ~30 s on this machine).
+amount of CPU work (a loop count calibrated to ~30 s of CPU; on a loaded machine its wall time is longer).
 
 Printed per task: the wall-time ratio on/off of the medians and of the best runs (target <= 1.05 on
 the best runs: on a shared machine the best run of each variant is the least disturbed one), and the
 CPU each run cost on the host (this worker process, sampler thread included, plus dockerd, which
 answers the stats calls; from /proc; noisy when other work uses the same engine) plus the task's own.
 
-    .venv/bin/python benchmarks/bench_usage_overhead.py [--repeats 9] [--long-repeats 3] [--long-seconds 30]
+    .venv/bin/python benchmarks/bench_usage_overhead.py [--repeats 9] [--long-repeats 2] [--long-seconds 30]
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def calibrate(image: str, seconds: float) -> int:
     return int(seconds / per_iteration)
 
 
-def measure(image: str, command: list[str], repeats: int) -> dict[str, list[Run]]:
-    run(image, command, capture=False)
-    run(image, command, capture=True)
+def measure(image: str, command: list[str], repeats: int, *, warm: bool = True) -> dict[str, list[Run]]:
+    if warm:
+        run(image, command, capture=False)
+        run(image, command, capture=True)
     out: dict[str, list[Run]] = {"off": [], "on": []}
     for _ in range(repeats):
         out["off"].append(run(image, command, capture=False))
@@ -110,7 +111,7 @@ def report(name: str, runs: dict[str, list[Run]]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="alternating pairs for the trivial task")
-    parser.add_argument("--long-repeats", type=int, default=3, help="alternating pairs for the long task")
+    parser.add_argument("--long-repeats", type=int, default=2, help="alternating pairs for the long task")
     parser.add_argument("--long-seconds", type=float, default=30.0)
     parser.add_argument(
         "--image", default=os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "containerkit/base-python:3.11")
@@ -126,7 +127,8 @@ def main() -> int:
     try:
         trivial = measure(args.image, TRIVIAL, args.repeats)
         count = calibrate(args.image, args.long_seconds)
-        long = measure(args.image, ["python", "-c", LOOP, str(count)], args.long_repeats)
+        # warmed up by the trivial runs already (imports, engine, image)
+        long = measure(args.image, ["python", "-c", LOOP, str(count)], args.long_repeats, warm=False)
     finally:
         left: Any = client.containers.list(all=True, filters={"label": "containerkit.test=usage-bench"})
         for container in left:

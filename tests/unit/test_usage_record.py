@@ -142,3 +142,29 @@ def test_store_location_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.delenv("CONTAINERKIT_USAGE_STORE")
     monkeypatch.setenv("AIRFLOW__CONTAINERKIT__USAGE_STORE", str(tmp_path / "cfg"))
     assert store_location() == str(tmp_path / "cfg")
+
+
+def test_pod_metrics_fold_into_peak_working_set_and_cpu_seconds() -> None:
+    from containerkit.usage.kubernetes_sampler import PodUsage
+
+    def metrics(stamp: str, window: str, cpu: str, memory: str) -> dict[str, Any]:
+        return {
+            "timestamp": stamp,
+            "window": window,
+            "containers": [
+                {"name": "airflow-xcom-sidecar", "usage": {"cpu": "1m", "memory": "900Mi"}},
+                {"name": "base", "usage": {"cpu": cpu, "memory": memory}},
+            ],
+        }
+
+    usage = PodUsage()
+    assert usage.add(metrics("t1", "0.2s", "500000000n", "102400Ki"), "base", None)
+    assert usage.add(metrics("t2", "1.5s", "1", "204800Ki"), "base", 1.0)
+    # metrics-server answers reads between two scrapes with the same sample: counted once
+    assert not usage.add(metrics("t2", "1.5s", "1", "204800Ki"), "base", 1.0)
+    assert usage.add(metrics("t3", "1m30s", "250m", "150Mi"), "base", 1.0)
+    assert not usage.add({"containers": []}, "base", 1.0)
+    assert usage.samples == 3
+    assert usage.peak_memory_bytes == 200 * MI  # the sidecar's 900Mi is not the task's
+    assert usage.cpu_peak_cores == 1.0
+    assert usage.cpu_seconds == pytest.approx(0.5 * 0.2 + 1 * 1.5 + 0.25 * 90)
