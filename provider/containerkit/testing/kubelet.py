@@ -18,6 +18,8 @@ import contextlib
 import datetime
 import functools
 import logging
+import os
+import socket
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +39,9 @@ __all__ = ["LABEL_CLUSTER", "Kubelet", "NodeConfig"]
 LABEL_CLUSTER = "containerkit.testing/cluster"
 LABEL_POD_UID = "containerkit.testing/pod-uid"
 LABEL_ROLE = "containerkit.testing/role"
+LABEL_OWNER = "containerkit.testing/owner"
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+"""The process that created an engine object: a later cluster sweeps what a killed process left behind."""
 LOG = logging.getLogger(__name__)
 
 
@@ -776,6 +781,7 @@ class Kubelet:
         ns, name = worker.key
         return {
             LABEL_CLUSTER: self.name,
+            LABEL_OWNER: OWNER,
             LABEL_POD_UID: worker.uid,
             LABEL_ROLE: role,
             "containerkit.testing/namespace": ns,
@@ -800,7 +806,8 @@ class Kubelet:
         try:
             self.client.networks.get(self.network_name)
         except docker.errors.NotFound:
-            self.client.networks.create(self.network_name, driver="bridge", labels={LABEL_CLUSTER: self.name})
+            labels = {LABEL_CLUSTER: self.name, LABEL_OWNER: OWNER}
+            self.client.networks.create(self.network_name, driver="bridge", labels=labels)
 
     # --- capacity -------------------------------------------------------------------------
 
@@ -848,9 +855,9 @@ class Kubelet:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def remove_labelled(client: docker.DockerClient, cluster: str) -> dict[str, int]:
+def remove_labelled(client: docker.DockerClient, cluster: str, owner: str | None = None) -> dict[str, int]:
     """Force-remove every container, volume and network labelled with ``cluster``; counts removed."""
-    selector = {"label": f"{LABEL_CLUSTER}={cluster}"}
+    selector = {"label": [f"{LABEL_CLUSTER}={cluster}", *([f"{LABEL_OWNER}={owner}"] if owner else [])]}
     counts = {"containers": 0, "volumes": 0, "networks": 0}
     for c in client.containers.list(all=True, filters=selector):
         with contextlib.suppress(Exception):
@@ -865,3 +872,29 @@ def remove_labelled(client: docker.DockerClient, cluster: str) -> dict[str, int]
             n.remove()
             counts["networks"] += 1
     return counts
+
+
+def sweep_orphans(client: docker.DockerClient) -> list[str]:
+    """Remove the engine objects of clusters whose owning process on this host is gone (killed runs)."""
+    host = socket.gethostname()
+    dead: set[tuple[str, str]] = set()
+    listings = (
+        client.containers.list(all=True, filters={"label": LABEL_OWNER}),
+        client.volumes.list(filters={"label": LABEL_OWNER}),
+        client.networks.list(filters={"label": LABEL_OWNER}),
+    )
+    for listing in listings:
+        for obj in listing:
+            labels = obj.attrs.get("Labels") or (obj.attrs.get("Config") or {}).get("Labels") or {}
+            owner_host, _, pid = str(labels.get(LABEL_OWNER, "")).rpartition(":")
+            if owner_host != host or not pid.isdigit() or LABEL_CLUSTER not in labels:
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                dead.add((labels[LABEL_CLUSTER], labels[LABEL_OWNER]))
+            except PermissionError:
+                pass  # alive, another user's
+    for cluster, owner in sorted(dead):
+        remove_labelled(client, cluster, owner)
+    return sorted(cluster for cluster, _ in dead)

@@ -1,7 +1,8 @@
 """``metrics.k8s.io/v1beta1`` PodMetrics of the test double, from the engine's container stats.
 
 cpu is a rate in nanocores (``"<n>n"``) over the time since the previous sample of the same container
-(the first read of a container samples twice, 0.2 s apart); memory is the working set (usage minus
+(the first read of a container samples twice, 0.5 s apart; the window runs between the engine's own read
+stamps); memory is the working set (usage minus
 inactive file pages, as metrics-server reports it) in ``Ki``.
 """
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["pod_metrics", "usage"]
 
-_SAMPLES: dict[str, tuple[float, int]] = {}  # container id -> (monotonic time, cpu usage ns)
+_SAMPLES: dict[str, tuple[float, int]] = {}  # container id -> (engine read time, cpu usage ns)
 
 
 def _stamp() -> str:
@@ -36,6 +37,17 @@ def _working_set(stats: dict[str, Any]) -> int:
     return max(0, int(memory.get("usage") or 0) - int(inactive or 0))
 
 
+def _read_time(stats: dict[str, Any]) -> float:
+    """When the engine read the counters (its ``read`` stamp, ns precision), as epoch seconds."""
+    stamp = str(stats.get("read") or "")
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        base = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.UTC).timestamp()
+    except ValueError:
+        return time.time()
+    return base + float(f"0.{frac or 0}")
+
+
 def _cpu_ns(stats: dict[str, Any]) -> int:
     return int(((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0)
 
@@ -47,13 +59,13 @@ async def usage(kubelet: Kubelet, cid: str) -> tuple[int, int, float]:
         return dict(kubelet.client.api.stats(cid, stream=False, one_shot=True))
 
     stats = await kubelet.docker(sample)
-    t, cpu = time.monotonic(), _cpu_ns(stats)
+    t, cpu = _read_time(stats), _cpu_ns(stats)
     previous = _SAMPLES.get(cid)
     if previous is None or t - previous[0] > 60:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
         first_t, first_cpu = t, cpu
         stats = await kubelet.docker(sample)
-        t, cpu = time.monotonic(), _cpu_ns(stats)
+        t, cpu = _read_time(stats), _cpu_ns(stats)
     else:
         first_t, first_cpu = previous
     _SAMPLES[cid] = (t, cpu)
