@@ -110,7 +110,7 @@ def _chart_defaults() -> tuple[dict[str, Any], str]:
         return yaml.safe_load(out), f"helm show values {CHART} --version {CHART_VERSION}"
     if SAVED_CHART_VALUES.is_file():
         return yaml.safe_load(SAVED_CHART_VALUES.read_text()), str(SAVED_CHART_VALUES)
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     raise AirflowSkipException(
         "needs:helm: no chart default values: install helm, or set CONTAINERKIT_HELM_CHART_VALUES to the "
@@ -163,7 +163,7 @@ def _deployed_release(core: Any) -> dict[str, Any] | None:
 
 
 def _real_cluster_or_skip() -> None:
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     if os.environ.get("CONTAINERKIT_REAL_CLUSTER") != "1":
         raise AirflowSkipException(
@@ -370,7 +370,7 @@ def helm_deployment() -> None:
     @task(trigger_rule="one_failed")
     def upgrade_failed() -> None:
         """Let the rollback run only when the upgrade pod itself failed (not when it never ran)."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         state = get_current_context()["dag_run"].get_task_instance("helm_upgrade").state
         if str(state) != "failed":

@@ -325,7 +325,7 @@ def k8s_manifests() -> None:
 
     @task
     def wait_for_rollout() -> dict[str, int]:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         if os.environ.get("CONTAINERKIT_REAL_CLUSTER") != "1":
             raise AirflowSkipException(

@@ -413,8 +413,8 @@ def network_optimization() -> None:
     @task
     def verify_policy_enforced(policies: dict[str, Any]) -> dict[str, str]:
         """On a cluster whose CNI enforces NetworkPolicy: app=etl may reach DNS, not the API server."""
-        from airflow.exceptions import AirflowSkipException
         from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowSkipException
 
         if os.environ.get("CONTAINERKIT_REAL_CLUSTER") != "1":
             raise AirflowSkipException(

@@ -216,7 +216,7 @@ def storage_optimization() -> None:
 
     @task
     def pip_cache_gain() -> dict[str, float]:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         if os.environ.get("CONTAINERKIT_INTERNET") != "1":
             raise AirflowSkipException(
@@ -283,7 +283,7 @@ def storage_optimization() -> None:
 
     @task
     def ephemeral_eviction() -> dict[str, str]:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         if os.environ.get("CONTAINERKIT_REAL_CLUSTER") != "1":
             raise AirflowSkipException(

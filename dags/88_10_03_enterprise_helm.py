@@ -96,7 +96,7 @@ def _chart_defaults() -> tuple[dict[str, Any], str]:
         return yaml.safe_load(out), f"helm show values {CHART} --version {CHART_VERSION}"
     if SAVED_CHART_VALUES.is_file():
         return yaml.safe_load(SAVED_CHART_VALUES.read_text()), str(SAVED_CHART_VALUES)
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     raise AirflowSkipException(
         "needs:helm: no chart default values: install helm, or set CONTAINERKIT_HELM_CHART_VALUES to the "
@@ -367,7 +367,7 @@ def enterprise_helm() -> None:
 
     @task
     def helm_gate(*_: Any) -> None:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         if os.environ.get("CONTAINERKIT_REAL_CLUSTER") != "1":
             raise AirflowSkipException(
