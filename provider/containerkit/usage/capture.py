@@ -115,7 +115,7 @@ def publish(operator: Any, record: UsageRecord) -> None:
         if record.near_memory_limit and not record.oom_killed:
             log.warning(
                 "containerkit usage: %s.%s peaked at %s, within %d %% of its %s memory limit: the next "
-                "larger input may be OOM-killed; raise resources (containerkit recommend %s)",
+                "larger input may be OOM-killed; raise resources (containerkit recommend --dag-id %s)",
                 record.dag_id,
                 record.task_id,
                 format_bytes(record.peak_memory_bytes),
