@@ -255,3 +255,23 @@ def image_tag_pinned(data: Mapping[str, Any]) -> Iterator[Violation]:
         yield Violation("image", "no image set")
     elif image_parts(image).floating:
         yield Violation("image", f"image {image!r} is untagged or :latest")
+
+
+@rule(
+    "DKR-014",
+    title="secret-ref-env",
+    severity=Severity.ERROR,
+    rule_set=HARDENED,
+    targets=RUN,
+    rationale="Docker has no secret store: a SecretRef delivered as env= is written into the container "
+    "config, so its value is shown by docker inspect and readable in /proc/*/environ, exactly like a "
+    "literal secret env (DKR-012).",
+    fix="Deliver the secret as a read-only file: SecretRef(secret=..., key=..., path='/run/secrets/...'); "
+    'if the program can only read env, exempt the task: policy_exemptions={"DKR-014": "<why>"}.',
+)
+def secret_ref_env(data: Mapping[str, Any]) -> Iterator[Violation]:
+    for name in data.get("secret_env") or ():
+        yield Violation(
+            f"secret_refs[env={name!r}]",
+            f"secret env {name}: its value would be visible in docker inspect and /proc/*/environ",
+        )
