@@ -89,11 +89,12 @@ engine.dispose()
 phases["database_reachable"] = time.monotonic() - t0
 subprocess.run(["airflow", "db", "migrate"], check=True, capture_output=True)
 phases["migrated"] = time.monotonic() - t0
+server_log = open("/tmp/api-server.log", "w+")
 server = subprocess.Popen(["airflow", "api-server", "--port", "8080", "--workers", "1"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          stdout=server_log, stderr=subprocess.STDOUT)
 health = None
 try:
-    while time.monotonic() - t0 < 240 and server.poll() is None:
+    while time.monotonic() - t0 < 600 and server.poll() is None:
         try:
             with urllib.request.urlopen("http://127.0.0.1:8080/api/v2/monitor/health", timeout=2) as r:
                 health = json.load(r)
@@ -103,6 +104,12 @@ try:
             pass
         time.sleep(0.5)
     phases["healthy"] = time.monotonic() - t0
+    if not health or health["metadatabase"]["status"] != "healthy":
+        server_log.seek(0)
+        tail = server_log.read().splitlines()[-15:]
+        print("\n".join(tail))
+        print(json.dumps({"error": "api-server never healthy", "exit_code": server.poll(), "health": health}))
+        sys.exit(4)
     with urllib.request.urlopen("http://127.0.0.1:8080/api/v2/version", timeout=5) as r:
         version = json.load(r)["version"]
 finally:
