@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime
 import functools
+import json
 import logging
 import os
 import socket
@@ -313,7 +314,10 @@ class PodWorker:
     async def _start_and_run(self) -> None:
         await self._images_present()
         await self._set_up_volumes()
-        await self._start_sandbox()
+        await self._create_sandbox()
+        # The first containers are created while the sandbox starts (they only need its id).
+        early = [c for c in (self.init_specs[:1] or self.main_specs) if "status.podIP" not in json.dumps(c)]
+        await asyncio.gather(self._start_sandbox(), *(self._create(c) for c in early))
         if not await self._run_init_containers():
             return
         self._condition("Initialized", True)
@@ -402,7 +406,7 @@ class PodWorker:
                     out.setdefault(v.name, []).append(m["subPath"])
         return out
 
-    async def _start_sandbox(self) -> None:
+    async def _create_sandbox(self) -> None:
         """The pause container: the pod's network namespace and hostname; writes the volumes' files."""
         from containerkit.testing.api import trace
 
@@ -413,32 +417,41 @@ class PodWorker:
             for v in self.volumes
             if v.engine_name is not None
         ]
-        container = await k.docker(
-            k.client.containers.create,
+        host_config = k.client.api.create_host_config(
+            network_mode=k.network_name,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            mem_limit=32 * 1024**2,
+            init=True,
+            mounts=mounts,
+        )
+        created = await k.docker(
+            k.client.api.create_container,
             image,
             entrypoint=["sleep"],
             command=["2147483647"],
             name=k.engine_name(self, "sandbox"),
             hostname=self.key[1][:63],
             labels=k.labels(self, role="sandbox"),
-            network=k.network_name,
             user="65534:65534",
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges:true"],
-            mem_limit=32 * 1024**2,
-            init=True,
-            mounts=mounts,
-            detach=True,
+            host_config=host_config,
         )
-        self.sandbox = container.id
+        self.sandbox = str(created["Id"])
         self._check_deleted()
         trace(f"sandbox created {self.key[1]}")
         data = archive(self.volumes, self._sub_dirs())
         if data is not None:
-            await k.docker(k.client.api.put_archive, container.id, "/ck/volumes", data)
+            await k.docker(k.client.api.put_archive, self.sandbox, "/ck/volumes", data)
         trace(f"volumes written {self.key[1]}")
+
+    async def _start_sandbox(self) -> None:
+        from containerkit.testing.api import trace
+
+        k = self.kubelet
+        assert self.sandbox is not None
+        image = k.node.pause_image or self.main_specs[0].get("image", "")
         try:
-            await k.docker(container.start)
+            await k.docker(k.client.api.start, self.sandbox)
             trace(f"sandbox started {self.key[1]}")
         except Exception as exc:
             message = (
@@ -448,7 +461,7 @@ class PodWorker:
             )
             await self.event("Warning", "FailedCreatePodSandBox", message)
             raise
-        info = await k.docker(k.client.api.inspect_container, container.id)
+        info = await k.docker(k.client.api.inspect_container, self.sandbox)
         networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
         self.pod_ip = (networks.get(k.network_name) or {}).get("IPAddress", "")
 
@@ -501,15 +514,22 @@ class PodWorker:
         try:
             env = podspec.resolve_env(spec, self.pod, k.api.lookup, self.pod_ip)
             user = podspec.run_user(spec, self.pod, (image_info.get("Config") or {}).get("User") or "", where)
-            options = podspec.security_options(spec, self.pod)
+            options = {"host": podspec.security_options(spec, self.pod)}
             mounts = self._mounts(spec)
         except podspec.ConfigError as exc:
             self.set_waiting(spec, "CreateContainerConfigError", str(exc))
             await self.event("Warning", "Failed", f"Error: {exc}")
             await self.publish()
             return None
-        container = await k.docker(
-            k.client.containers.create,
+        host_config = k.client.api.create_host_config(
+            network_mode=f"container:{self.sandbox}",
+            mounts=mounts,
+            init=True,
+            **options.pop("host"),
+            **podspec.engine_limits(spec),
+        )
+        created = await k.docker(
+            k.client.api.create_container,
             spec.get("image", ""),
             entrypoint=podspec.expand_args(spec.get("command"), env),
             command=podspec.expand_args(spec.get("args"), env),
@@ -518,26 +538,24 @@ class PodWorker:
             user=user,
             name=k.engine_name(self, name),
             labels={**k.labels(self, role="container"), "containerkit.testing/container": name},
-            network_mode=f"container:{self.sandbox}",
-            mounts=mounts,
-            init=True,
             stdin_open=bool(spec.get("stdin")),
             tty=bool(spec.get("tty")),
-            detach=True,
-            **options,
-            **podspec.engine_limits(spec),
+            host_config=host_config,
         )
-        self.ids[name] = container.id
+        cid = str(created["Id"])
+        self.ids[name] = cid
         status = self._status_of(spec)
         repo_digests = image_info.get("RepoDigests") or []
         status["imageID"] = (
             f"docker-pullable://{repo_digests[0]}" if repo_digests else f"docker://{image_info.get('Id', '')}"
         )
-        status["containerID"] = f"docker://{container.id}"
+        status["containerID"] = f"docker://{cid}"
         await self.event("Normal", "Created", f"Created container {name}")
-        return str(container.id)
+        return cid
 
     async def _create_retrying(self, spec: Mapping[str, Any]) -> str:
+        if spec["name"] in self.ids:
+            return self.ids[spec["name"]]
         while True:
             self._check_deleted()
             cid = await self._create(spec)
