@@ -52,6 +52,8 @@ DOCKERFILE = """\
 ARG BASE_IMAGE=debian:12.8-slim
 FROM ${BASE_IMAGE}
 ARG APP_VERSION=0.0.0
+# The base may default to a non-root user; the build step needs root, the image does not.
+USER 0:0
 RUN mkdir -p /app && echo "${APP_VERSION}" > /app/VERSION
 USER 65532:65532
 CMD ["/bin/cat", "/app/VERSION"]
