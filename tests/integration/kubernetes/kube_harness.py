@@ -1,4 +1,9 @@
-"""A fake Kubernetes cluster for the operator tests: kmock's API emulator plus a small fake kubelet.
+"""Fake-phase mode: kmock's API emulator plus a *scripted* kubelet that invents pod phases.
+
+The operator tests run on ``containerkit.testing`` (pods really run on the Docker engine); this
+scripted mode stays only for what that engine cannot produce: registry-side image pull failures
+(``unauthorized``, ``toomanyrequests`` rate limits: the local kubelet never pulls) and multi-node
+scheduling messages, which ``benchmarks/bench_fail_fast.py`` replays against the stock operator.
 
 kmock 0.8 speaks real HTTP to the real ``kubernetes`` / ``kubernetes_asyncio`` clients but, out of
 the box, ignores label and field selectors, stores pods without ``status``, answers log reads with
