@@ -133,3 +133,61 @@ def test_air_gapped_mirrors_archives_and_verifies_by_digest(
     assert not _leftovers(docker_client, "88_10_05_air_gapped")
     assert not docker_client.images.list(name=f"{host}/mirror/ck-dags/upstream/debian")
     docker_client.images.get(BASE_IMAGE)  # the local base survived the cleanup
+
+
+def test_base_image_updates_rebuild_only_when_the_base_digest_moves(
+    airflow_db, default_registry, test_images, docker_client
+) -> None:
+    """Run 1 builds, run 2 short-circuits, a new base digest is pushed, run 3 rebuilds on it."""
+    from containerkit.hooks.image import ImageHook
+
+    dag = _dag("88_04_04_base_image_updates.py")
+    conf = {
+        "base_image": "ck-dags/base/debian:12",
+        "seed_base_from": BASE_IMAGE,
+        "repository": "ck-dags/base-watch-app",
+    }
+    first = dag.test(run_conf=conf)
+    states = _states(first)
+    assert set(states.values()) == {"success"} and str(first.state) == "success", states
+    built_on = _xcom(first, "publish")["base_digest"]
+    assert _xcom(first, "check_base")["recorded_base_digest"] is None
+
+    second = dag.test(run_conf=conf)
+    states = _states(second)
+    assert str(second.state) == "success", states
+    assert {t: s for t, s in states.items() if s != "success"} == {
+        "rebuild": "skipped",
+        "package_changes": "skipped",
+        "smoke_test": "skipped",
+        "publish": "skipped",
+    }
+    assert _xcom(second, "check_base")["recorded_base_digest"] == built_on
+
+    # A "security patch": a new base image (one more layer on the same Debian) pushed under the same tag.
+    import io
+
+    patched, _ = docker_client.images.build(
+        fileobj=io.BytesIO(f"FROM {BASE_IMAGE}\nRUN echo deb12u99 > /etc/ck-patch-level\n".encode()),
+        rm=True,
+        labels={"containerkit.test": "registry"},
+    )
+    test_images.created.append(patched.id)
+    hook = ImageHook("containerkit_registry_default")
+    new_digest = test_images.push(
+        patched.id,
+        f"{default_registry.host}/ck-dags/base/debian",
+        "12",
+        auth_config={"username": default_registry.username, "password": default_registry.password},
+    )
+    assert new_digest != built_on
+    third = dag.test(run_conf=conf)
+    states = _states(third)
+    assert set(states.values()) == {"success"} and str(third.state) == "success", states
+    published = _xcom(third, "publish")
+    assert published["base_digest"] == new_digest
+    assert published["tag"] == f"1.0.0-base.{new_digest.split(':', 1)[1][:12]}"
+    assert hook.registry_hook.resolve_digest("ck-dags/base-watch-app:current") == published["digest"]
+    changes = _xcom(third, "package_changes")
+    assert changes["packages"] > 50 and changes["removed"] == [] and changes["upgraded"] == []
+    assert not _leftovers(docker_client, "88_04_04_base_image_updates")
