@@ -253,28 +253,28 @@ def startup_optimization() -> None:
         client = docker.from_env(timeout=120)
         tag = f"run-{uuid.uuid4().hex[:10]}"
         with tempfile.TemporaryDirectory(prefix="ck-88-08-01-") as context:
-            # 8 MB of fresh random bytes: a layer no node has yet, like a new release of a task image.
+            # 40 MB of fresh random bytes: a layer no node has yet, like a new release of a task image.
+            Path(context, "payload.bin").write_bytes(os.urandom(40_000_000))
             Path(context, "Dockerfile").write_text(
-                f"FROM {PYTHON_IMAGE}\n"
-                "RUN python -c \"import os; f = open('/home/app/payload.bin', 'wb'); "
-                'f.write(os.urandom(8_000_000))"\n'
+                # The small Debian base: a first push uploads the base layers too, so keep them small.
+                f"FROM {DEBIAN_IMAGE}\nCOPY --chown=50000:0 payload.bin /opt/payload.bin\n"
             )
             built = hook.build(context, repository=PREPULL_REPOSITORY, tags=[tag], labels=LABEL)
         reference = built.references[0]
         try:
             digest = hook.push(PREPULL_REPOSITORY, [tag])
             hook.remove(reference, force=True)
-            script = FIRST_LINE
+            first_line = ["sh", "-c", "echo first-line $(date +%s.%N)"]
             t0 = time.time()
             hook.pull(reference)
             pulled = time.time() - t0
-            cid = _start(client, _spec(["python", "-c", script], image=reference))
+            cid = _start(client, _spec(first_line, image=reference))
             cold = _first_line_time(client, cid) - t0
             client.api.remove_container(cid, force=True)
             warm_samples = []
             for _ in range(RUNS):
                 t0 = time.time()
-                cid = _start(client, _spec(["python", "-c", script], image=reference))
+                cid = _start(client, _spec(first_line, image=reference))
                 warm_samples.append(_first_line_time(client, cid) - t0)
                 client.api.remove_container(cid, force=True)
         finally:
