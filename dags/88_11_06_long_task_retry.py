@@ -8,6 +8,9 @@ what makes a worker loss a delay instead of a failed run.
 
 ``duration_seconds`` (DAG param, default short so the embedded test run stays quick) sets how long the
 task works; the compose e2e test triggers it with a longer duration and kills the worker midway.
+
+**Needs.** Nothing beyond Airflow for the embedded run; the worker-loss behaviour it exists for needs a
+scheduler and more than one Celery worker (the compose stack), with ``retries`` left on.
 """
 
 from __future__ import annotations
