@@ -129,7 +129,7 @@ def _run(client: Any, spec: ContainerSpec, *, detach: bool = False, **host_extra
 
     settings = render_docker(spec)
     host_kwargs = {**settings.host_config_kwargs(), **host_extra}
-    policy = {**settings.as_policy_data(), **{k: v for k, v in host_extra.items() if k != "sysctls"}}
+    policy = {**settings.as_policy_data(), **host_extra}
     check_docker_run(policy, mode="enforce", where="88_08_04 container")
     container = client.api.create_container(
         settings.image,
