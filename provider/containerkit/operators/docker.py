@@ -58,6 +58,7 @@ DOCKER_PROVIDER_VERSION = _check_docker_provider()
 
 from airflow.providers.docker.exceptions import DockerContainerFailedSkipException  # noqa: E402
 from airflow.providers.docker.operators.docker import DockerOperator, fetch_logs  # noqa: E402
+from airflow.sdk.exceptions import AirflowTaskTimeout  # noqa: E402
 from docker.errors import DockerException, NotFound  # noqa: E402
 from docker.types import LogConfig, Mount  # noqa: E402
 
@@ -348,17 +349,61 @@ class SecureDockerOperator(DockerOperator):
         }
         self._kill_diagnosis = None
         self._removed = False
+        self._timeout_evidence: tuple[list[str], int | None] = ([], None)
         self._normalize_mounts()
         from containerkit.hooks.preflight import preflight_image
 
-        self.image = preflight_image(
-            self.image,
-            pin_image_digest=self.pin_image_digest,
-            registry_conn_id=self.registry_conn_id,
-            task_id=self.task_id,
+        try:
+            self.image = preflight_image(
+                self.image,
+                pin_image_digest=self.pin_image_digest,
+                registry_conn_id=self.registry_conn_id,
+                task_id=self.task_id,
+            )
+            self._pull_if_needed()
+            return self._run_image()
+        except AirflowTaskTimeout:
+            from containerkit.diagnostics.model import ContainerTaskFailed
+
+            raise ContainerTaskFailed(self._timeout_diagnosis(), where=self._where()) from None
+
+    def _timeout_diagnosis(self) -> Diagnosis:
+        """``execution_timeout`` fired: name it, and say what happened to the container."""
+        from containerkit.diagnostics.timeouts import execution_timeout_diagnosis
+
+        evidence, exit_code = self._timeout_evidence
+        short = self.container["Id"][:12] if self.container else None
+        left: list[str] = []
+        if short is None:
+            cleaned = ["no container had been created yet"]
+        elif self._removed:
+            cleaned = [f"container {short} stopped and removed"]
+        else:
+            cleaned, left = [], [f"container {short} kept (auto_remove={self.auto_remove})"]
+        return execution_timeout_diagnosis(
+            self.execution_timeout,
+            cleaned_up=cleaned,
+            left_behind=left,
+            evidence=evidence,
+            container=short,
+            exit_code=exit_code,
         )
-        self._pull_if_needed()
-        return self._run_image()
+
+    def _stop_for_timeout(self, container_id: str) -> None:
+        """Stop the container (SIGTERM, then SIGKILL) and keep its exit code and last log lines."""
+        from containerkit.diagnostics.docker import LOG_TAIL_LINES
+
+        try:
+            self.cli.stop(container_id, timeout=self.stop_timeout)
+            state = self.cli.inspect_container(container_id)["State"]
+            logs = self.cli.logs(container_id, stdout=True, stderr=True, tail=LOG_TAIL_LINES)
+        except DockerException as exc:
+            self._timeout_evidence = ([f"could not stop container {container_id[:12]}: {exc}"], None)
+            return
+        exit_code = int(state.get("ExitCode", 0))
+        lines = [f"container {container_id[:12]}: exit code {exit_code} after docker stop"]
+        lines += [f"log: {line}" for line in logs.decode("utf-8", "replace").splitlines()]
+        self._timeout_evidence = (lines, exit_code)
 
     def _pull_if_needed(self) -> None:
         """The stock pull step, with errors (raised, or reported inside the stream) diagnosed."""
@@ -422,6 +467,9 @@ class SecureDockerOperator(DockerOperator):
             result = self._finish(container_id, log_lines)
             failed = False
             return result
+        except AirflowTaskTimeout:
+            self._stop_for_timeout(container_id)
+            raise
         finally:
             usage_capture.record_docker_usage(self, usage, container_id)
             self._cleanup(container_id, failed=failed)

@@ -411,11 +411,11 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         from airflow.sdk.exceptions import AirflowTaskTimeout
 
         if isinstance(in_flight, AirflowTaskTimeout) or self._event_status == "timeout":
-            return (
-                "ExecutionTimeout",
-                f"the task ran longer than execution_timeout={self.execution_timeout}",
-                "raise execution_timeout, or make the task faster; the pod was removed",
-            )
+            from containerkit.diagnostics.timeouts import execution_timeout_diagnosis
+
+            cleaned, left = self._finish_action_outcome()
+            found = execution_timeout_diagnosis(self.execution_timeout, cleaned_up=cleaned, left_behind=left)
+            return (found.cause, found.summary, found.fix)
         if isinstance(in_flight, PodLaunchTimeoutException):
             return (
                 "StartupTimeout",
@@ -423,6 +423,17 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
                 "read the pod events; raise startup_timeout_seconds if image pulls are slow",
             )
         return None
+
+    def _finish_action_outcome(self) -> tuple[list[str], list[str]]:
+        """What ``on_finish_action`` does to a pod stopped while running: (cleaned up, left behind)."""
+        pod = self.pod
+        if pod is None or pod.metadata is None:
+            return ["no pod had been created yet"], []
+        action = str(getattr(self.on_finish_action, "value", self.on_finish_action))
+        name = f"pod {pod.metadata.namespace}/{pod.metadata.name}"
+        if action in ("delete_pod", "delete_active_pod"):
+            return [f"{name} deleted (on_finish_action={action})"], []
+        return [], [f"{name} kept (on_finish_action={action})"]
 
     def _fail(self, diagnosis: Diagnosis) -> ContainerTaskFailed:
         from containerkit.diagnostics.model import ContainerTaskFailed

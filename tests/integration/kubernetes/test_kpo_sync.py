@@ -192,7 +192,7 @@ def test_execution_timeout_deletes_the_pod(
     assert ti.state == "failed"
     assert cluster.submitted("Pod", k8s_namespace), "the pod was created"
     if isinstance(error, ContainerTaskFailed):
-        assert error.diagnosis.cause == "ExecutionTimeout"
+        assert error.diagnosis.cause == "DeadlineExceeded:execution_timeout"
     else:  # the timeout signal can land outside the operator's own code (e.g. in Airflow's callbacks)
         assert "Timeout" in type(error).__name__, error
     assert_cleaned_up(cluster, k8s_namespace)

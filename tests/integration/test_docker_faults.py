@@ -1,0 +1,80 @@
+"""Faults on the real Docker engine end in a Diagnosis and leave no container behind.
+
+Every container carries ``containerkit.test=dockerfaults``; ``no_leftovers`` fails the module if one remains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import docker
+import pytest
+
+from containerkit.diagnostics.model import ContainerTaskFailed
+
+LABEL = "containerkit.test"
+LABELS = {LABEL: "dockerfaults"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leftovers(docker_client: docker.DockerClient) -> Iterator[None]:
+    yield
+    left = docker_client.containers.list(all=True, filters={"label": f"{LABEL}=dockerfaults"})
+    for container in left:
+        container.remove(force=True, v=True)
+    assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+class Failures:
+    """The exception of each failed task, through the stock ``on_failure_callback``."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, BaseException | None] = {}
+
+    def __call__(self, context: Any) -> None:
+        self.errors[context["ti"].task_id] = context.get("exception")
+
+
+def _dag(dag_id: str, **task_kwargs: Any) -> tuple[Any, Failures]:
+    from airflow.sdk import DAG
+
+    from containerkit.operators.docker import SecureDockerOperator
+
+    failures = Failures()
+    with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+        SecureDockerOperator(task_id="run", labels=LABELS, on_failure_callback=failures, **task_kwargs)
+    return dag, failures
+
+
+def test_execution_timeout_is_diagnosed_with_the_limit_and_the_cleanup(
+    python_image: str, run_dag: Callable[..., Any], docker_client: docker.DockerClient
+) -> None:
+    code = "import time; print('working on batch 7', flush=True); time.sleep(120)"
+    dag, failures = _dag(
+        "ck_faults_timeout",
+        image=python_image,
+        command=["python", "-c", code],
+        execution_timeout=timedelta(seconds=5),
+        stop_timeout=2,
+    )
+    started = time.monotonic()
+    dag_run = run_dag(dag)
+    assert dag_run.state == "failed"
+    assert time.monotonic() - started < 90
+    error = failures.errors["run"]
+    assert isinstance(error, ContainerTaskFailed), f"expected ContainerTaskFailed, got {error!r}"
+    diagnosis = error.diagnosis
+    assert diagnosis.cause == "DeadlineExceeded:execution_timeout"
+    assert diagnosis.container is not None
+    assert "execution_timeout=0:00:05 (5 s)" in diagnosis.summary
+    assert f"container {diagnosis.container} stopped and removed" in diagnosis.summary
+    assert "NOT cleaned up" not in diagnosis.summary
+    assert "log: working on batch 7" in diagnosis.evidence
+    assert diagnosis.evidence[0].startswith(f"container {diagnosis.container}: exit code ")
+    assert "raise execution_timeout" in diagnosis.fix
+    assert str(error).startswith("task run: DeadlineExceeded:execution_timeout: ")
+    left = docker_client.containers.list(all=True, filters={"label": "containerkit.dag_id=ck_faults_timeout"})
+    assert left == []
