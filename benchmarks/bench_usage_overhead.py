@@ -108,11 +108,35 @@ def report(name: str, runs: dict[str, list[Run]]) -> float:
     return ratio
 
 
+def reading_cost(client: Any, image: str, readings: int = 20) -> tuple[float, float]:
+    """CPU seconds one stats reading costs (this process, dockerd), over ``readings`` on an idle container.
+
+    The direct cost of sampling, independent of how busy the machine's other work keeps the wall clock.
+    """
+    from containerkit.usage.docker_sampler import DockerStatsSampler
+
+    container = client.containers.run(image, ["sleep", "600"], detach=True, labels=LABELS)
+    try:
+        sampler = DockerStatsSampler(client.api, container.id)
+        sampler.sample()
+        cpu0, dockerd0, wall0 = time.process_time(), _dockerd_cpu(), time.monotonic()
+        for _ in range(readings):
+            sampler.sample()
+        worker, busy, wall = time.process_time() - cpu0, _dockerd_cpu() - dockerd0, time.monotonic() - wall0
+        dockerd1 = _dockerd_cpu()
+        time.sleep(wall)  # dockerd's own background over the same wall time, without readings
+        idle = _dockerd_cpu() - dockerd1
+        return worker / readings, max(0.0, busy - idle) / readings
+    finally:
+        container.remove(force=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="alternating pairs for the trivial task")
     parser.add_argument("--long-repeats", type=int, default=2, help="alternating pairs for the long task")
     parser.add_argument("--long-seconds", type=float, default=30.0)
+    parser.add_argument("--readings-only", action="store_true", help="only the per-reading CPU cost")
     parser.add_argument(
         "--image", default=os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "containerkit/base-python:3.11")
     )
@@ -124,6 +148,14 @@ def main() -> int:
     client.images.get(args.image)  # fail early and clearly if the image is missing
     store = tempfile.mkdtemp(prefix="ck-usage-bench-")
     os.environ["CONTAINERKIT_USAGE_STORE"] = store
+    worker, engine = reading_cost(client, args.image)
+    print(
+        f"one stats reading costs {worker * 1000:.1f} ms cpu here + {engine * 1000:.1f} ms in dockerd "
+        f"(above dockerd's background over the same time): at 1 reading/s, "
+        f"{(worker + engine) * 100:.1f} % of one core while a task runs"
+    )
+    if args.readings_only:
+        return 0
     try:
         trivial = measure(args.image, TRIVIAL, args.repeats)
         count = calibrate(args.image, args.long_seconds)
