@@ -79,6 +79,9 @@ def _docker_status() -> tuple[bool, str]:
     for var, image in (
         ("CONTAINERKIT_PYTHON_IMAGE", LOCAL_PYTHON_IMAGE),
         ("CONTAINERKIT_DEBIAN_IMAGE", LOCAL_DEBIAN_IMAGE),
+        ("CONTAINERKIT_AIRFLOW_IMAGE", "containerkit/base-airflow:3.3.2-python3.11"),
+        ("CONTAINERKIT_POSTGRES_IMAGE", "containerkit/postgres:15"),
+        ("CONTAINERKIT_REDIS_IMAGE", "containerkit/redis:7"),
     ):
         if var not in os.environ:
             with contextlib.suppress(Exception):

@@ -76,6 +76,22 @@ def _local_kubernetes(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", cluster.airflow_connection())
 
 
+# Run by tests/integration/registry against a TLS registry with login (and, for 88_04_04, a moved base).
+RUN_ELSEWHERE = {
+    "88_04_01_image_registry.py": "tests/integration/registry/test_registry_dags.py",
+    "88_04_02_image_versioning.py": "tests/integration/registry/test_registry_dags.py",
+    "88_04_04_base_image_updates.py": "tests/integration/registry/test_registry_dags.py",
+    "88_10_05_air_gapped.py": "tests/integration/registry/test_registry_dags.py",
+}
+
+
+@pytest.fixture(scope="module")
+def local_registry() -> Any:
+    """The main job's throwaway registry (Debian's distribution registry on 127.0.0.1) for this module."""
+    with RUNNER._local_registry(True) as note:
+        yield note
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES)
 def test_reference_dag_runs(
     bag: Any,
@@ -85,8 +101,12 @@ def test_reference_dag_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     dag = next(d for d in bag.dags.values() if Path(d.fileloc).name == dag_file)
+    if dag_file in RUN_ELSEWHERE:
+        pytest.skip(f"runs end to end in {RUN_ELSEWHERE[dag_file]}")
     if "needs:kubernetes" in (dag.tags or ()):
         _local_kubernetes(request, monkeypatch)
+    if "needs:registry" in (dag.tags or ()) and RUNNER._docker_status()[0]:
+        request.getfixturevalue("local_registry")
     status = RUNNER._needs_status()
     missing = [
         status[t.split(":", 1)[1]][1]
