@@ -43,6 +43,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -327,9 +328,19 @@ def multi_arch() -> None:
 
     @teardown
     def remove_local_images(**context: Any) -> list[str]:
+        from docker.errors import APIError
+
         from containerkit.hooks.image import ImageHook
 
-        removed = ImageHook().remove_labeled(_labels(context))
+        deadline = time.monotonic() + 60
+        while True:  # the pod's container is removed after a graceful stop: until then it holds the image
+            try:
+                removed = ImageHook().remove_labeled(_labels(context))
+                break
+            except APIError as exc:
+                if exc.status_code != 409 or time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         print(f"removed {len(removed)} local images (the registry keeps the tags and the index)")
         return removed
 
