@@ -293,6 +293,7 @@ def _ignore_missing(call: Any, *args: Any) -> None:
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,  # the demo objects (pods, Secret, ConfigMap) have fixed names
     tags=["reference", "patterns", "advanced", "success", "needs:kubernetes"],
     doc_md=__doc__,
 )

@@ -172,6 +172,7 @@ def _core_api() -> Any:
     schedule=None,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
+    max_active_runs=1,  # the demo objects (pods, Secret, ConfigMap) have fixed names
     tags=["reference", "patterns", "intermediate", "success", "needs:kubernetes"],
     doc_md=__doc__,
 )
