@@ -762,13 +762,16 @@ class PodWorker:
         with contextlib.suppress(Exception):
             await self._stop_all(grace)
         k = self.kubelet
-        for cid in [*self.ids.values(), *([self.sandbox] if self.sandbox else [])]:
-            with contextlib.suppress(Exception):
-                await k.docker(k.client.api.remove_container, cid, force=True, v=False)
-        for v in self.volumes:
-            if v.engine_name and not v.keep:
-                with contextlib.suppress(Exception):
-                    await k.docker(k.client.api.remove_volume, v.engine_name, force=True)
+        containers = [*self.ids.values(), *([self.sandbox] if self.sandbox else [])]
+        await asyncio.gather(
+            *(k.docker(k.client.api.remove_container, cid, force=True, v=False) for cid in containers),
+            return_exceptions=True,
+        )
+        volumes = [v.engine_name for v in self.volumes if v.engine_name and not v.keep]
+        await asyncio.gather(
+            *(k.docker(k.client.api.remove_volume, name, force=True) for name in volumes),
+            return_exceptions=True,
+        )
         k.release(self)
 
 
