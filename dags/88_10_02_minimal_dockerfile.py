@@ -91,6 +91,8 @@ RUN rm -rf /usr/bin/apt /usr/bin/apt-* /usr/bin/dpkg /usr/bin/dpkg-* /usr/sbin/d
 FROM scratch
 LABEL org.opencontainers.image.title="containerkit-task-minimal" \\
       org.opencontainers.image.description="Minimal non-root Python task image without package manager"
+# Flattening on purpose: one layer without the files deleted above (a plain multi-stage copy keeps them).
+# hadolint ignore=DL3067
 COPY --from=rootfs / /
 ENV PATH=/opt/task-venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     LANG=C.UTF-8 \\
