@@ -52,9 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task, teardown
-
-from containerkit.operators.docker import SecureDockerOperator
 
 AIRFLOW_IMAGE = os.environ.get("CONTAINERKIT_AIRFLOW_IMAGE", "apache/airflow:3.3.2-python3.11")
 DAG_ID = "88_01_02_custom_dockerfile"

@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task, teardown
-
-from containerkit.operators.docker import SecureDockerOperator
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 DAG_ID = "88_01_03_multi_stage_builds"

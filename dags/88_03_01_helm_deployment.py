@@ -56,9 +56,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ConfigMapRef, ContainerSpec, SecurityProfile
 
 NAMESPACE = os.environ.get("CONTAINERKIT_NAMESPACE", "airflow-tasks")

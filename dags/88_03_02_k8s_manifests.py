@@ -40,9 +40,9 @@ import time
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task, teardown
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import (
     ConfigMapRef,
     ContainerSpec,

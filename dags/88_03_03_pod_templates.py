@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, get_current_context, task, teardown
 
 from containerkit.kubernetes.init_containers import wait_for_tcp
 from containerkit.kubernetes.pod import pod_override
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ContainerSpec, Scheduling, Toleration
 
 AIRFLOW_IMAGE = os.environ.get("CONTAINERKIT_AIRFLOW_IMAGE", "apache/airflow:3.3.2-python3.11")

@@ -39,9 +39,9 @@ import os
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task, teardown
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ContainerSpec, ProjectedVolume, ServiceAccountToken, VolumeMount
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

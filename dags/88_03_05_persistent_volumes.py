@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import Param, dag, get_current_context, task, teardown
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ContainerSpec, PersistentVolumeClaimVolume, VolumeMount
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

@@ -37,10 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task, teardown
 from docker.types import Mount
-
-from containerkit.operators.docker import SecureDockerOperator
 
 DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_DEBIAN_IMAGE", "debian:12.8-slim")
 TRIVY_IMAGE = os.environ.get("CONTAINERKIT_TRIVY_IMAGE", "aquasec/trivy:0.58.1")

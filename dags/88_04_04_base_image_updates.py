@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task, teardown
-
-from containerkit.operators.docker import SecureDockerOperator
 
 DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_DEBIAN_IMAGE", "debian:12.8-slim")
 REGISTRY_CONN_ID = "containerkit_registry_default"

@@ -37,10 +37,10 @@ import zlib
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task, teardown
 
-from containerkit.operators.docker import SecureDockerOperator
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import Container, ContainerSpec
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

@@ -43,12 +43,12 @@ import zlib
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, get_current_context, task, teardown
 from docker.types import Mount
 
 from containerkit.diagnostics import ContainerTaskFailed, Diagnosis
-from containerkit.operators.docker import SecureDockerOperator
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import SecretRef
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

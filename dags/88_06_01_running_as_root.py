@@ -48,10 +48,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from docker.types import Mount
-
-from containerkit.operators.docker import SecureDockerOperator
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 VOLUME = "ck-88-06-01-reports"
@@ -71,7 +70,7 @@ CHOWN_EXEMPTIONS = {
 ROOT_DAG = """
 import pendulum
 from airflow.sdk import DAG
-from containerkit.operators.docker import SecureDockerOperator
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 
 with DAG("root_example", schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC")):
     SecureDockerOperator(

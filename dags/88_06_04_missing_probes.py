@@ -44,9 +44,9 @@ import time
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, get_current_context, task
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import Container, ContainerSpec, Probe, Probes
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

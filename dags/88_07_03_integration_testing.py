@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, get_current_context, task
 
-from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import SecretRef, SecurityProfile
 
 POSTGRES_IMAGE = os.environ.get("CONTAINERKIT_POSTGRES_IMAGE", "postgres:15")

@@ -44,10 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task
 from docker.types import Mount
-
-from containerkit.operators.docker import SecureDockerOperator
 
 REPO = Path(__file__).resolve().parent.parent
 VALUES_DIR = Path(os.environ.get("CONTAINERKIT_HELM_VALUES_DIR", REPO / "helm-values"))

@@ -42,9 +42,9 @@ import uuid
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import Container, ContainerSpec, EmptyDir, VolumeMount
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

@@ -44,9 +44,8 @@ import time
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task, teardown
-
-from containerkit.operators.docker import SecureDockerOperator
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 NAMESPACE = os.environ.get("CONTAINERKIT_NAMESPACE", "airflow-tasks")

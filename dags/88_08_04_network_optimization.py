@@ -43,10 +43,10 @@ import uuid
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task
 from kubernetes.client import V1PodDNSConfig, V1PodDNSConfigOption
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ContainerSpec
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

@@ -39,9 +39,9 @@ import uuid
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, get_current_context, task
 
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import (
     ContainerSpec,
     EmptyDir,

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task, teardown
 
 from containerkit.kubernetes.manifests import to_dict
@@ -58,7 +59,6 @@ from containerkit.kubernetes.sidecars import (
     log_shipper,
     secrets_to_file,
 )
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.policy.enforce import check_pod
 from containerkit.spec import ContainerSpec, SecretRef
 

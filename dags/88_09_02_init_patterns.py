@@ -46,13 +46,13 @@ import time
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task, teardown
 
 from containerkit.kubernetes.init_containers import migration_runner, volume_permissions, wait_for_tcp
 from containerkit.kubernetes.manifests import to_dict
 from containerkit.kubernetes.pod import full_pod_spec
 from containerkit.kubernetes.sidecars import secrets_to_file
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.policy.enforce import check_pod
 from containerkit.spec import ContainerSpec, EmptyDir, Probe, Probes, SecretRef, VolumeMount
 

@@ -53,9 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task, teardown
-
-from containerkit.operators.docker import SecureDockerOperator
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_DEBIAN_IMAGE", "debian:12.8-slim")

@@ -48,9 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task, teardown
-
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 
 DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_DEBIAN_IMAGE", "debian:12.8-slim")
 NAMESPACE = os.environ.get("CONTAINERKIT_NAMESPACE", "airflow-tasks")

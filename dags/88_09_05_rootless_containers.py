@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task, teardown
 
-from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import SecurityProfile
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
