@@ -79,7 +79,7 @@ CMD ["/bin/true"]
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     # The Trivy tasks need the Trivy image (task-level needs:trivy: they skip with the reason without it).
-    tags=["reference", "patterns", "intermediate", "success", "needs:docker"],
+    tags=["reference", "patterns", "intermediate", "success", "needs:docker", "needs:trivy"],
     user_defined_macros={"at_or_above": at_or_above},
     params={
         "base_image": Param(DEBIAN_IMAGE, type="string"),
