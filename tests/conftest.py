@@ -25,8 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "dags"))
 BASE_PYTHON_IMAGE = os.environ.get("CONTAINERKIT_TEST_PYTHON_IMAGE", "containerkit/base-python:3.11")
 BASE_DEBIAN_IMAGE = os.environ.get("CONTAINERKIT_TEST_DEBIAN_IMAGE", "containerkit/base-debian:12")
-# Tests never pull: the reference DAGs' images (dags/containerkit_examples) are the local air-gapped
-# bases, set before any test imports a DAG file (the module reads them once).
+# Tests never pull: the reference DAGs' images (CONTAINERKIT_*_IMAGE, read by each DAG) are the local
+# air-gapped bases, set before any test imports a DAG file (each module reads them once).
 os.environ.setdefault("CONTAINERKIT_PYTHON_IMAGE", BASE_PYTHON_IMAGE)
 os.environ.setdefault("CONTAINERKIT_DEBIAN_IMAGE", BASE_DEBIAN_IMAGE)
 os.environ.setdefault("CONTAINERKIT_AIRFLOW_IMAGE", "containerkit/base-airflow:3.3.2-python3.11")
