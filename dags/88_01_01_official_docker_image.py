@@ -42,9 +42,8 @@ import re
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task
-
-from containerkit.operators.docker import SecureDockerOperator
 
 AIRFLOW_IMAGE = os.environ.get("CONTAINERKIT_AIRFLOW_IMAGE", "apache/airflow:3.3.2-python3.11")
 REGISTRY_CONN_ID = os.environ.get("CONTAINERKIT_REGISTRY_CONN_ID", "containerkit_registry_default")

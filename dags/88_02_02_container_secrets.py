@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
+from airflow.providers.containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from airflow.sdk import dag, task
 
-from containerkit.operators.docker import SecureDockerOperator
-from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import SecretRef
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

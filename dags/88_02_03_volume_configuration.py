@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task
 
-from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import (
     ConfigMapRef,
     ContainerSpec,

@@ -40,9 +40,9 @@ import os
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task
 
-from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import ContainerSpec, Probe, Probes
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")

@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import Param, dag, get_current_context, task
-
-from containerkit.operators.docker import SecureDockerOperator
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
 REGISTRY_CONN_ID = os.environ.get("CONTAINERKIT_REGISTRY_CONN_ID", "containerkit_registry_default")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 
 import pendulum
+from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag
 
-from containerkit.operators.docker import SecureDockerOperator
 from containerkit.spec import SecurityProfile
 
 PYTHON_IMAGE = os.environ.get("CONTAINERKIT_PYTHON_IMAGE", "python:3.11-slim-bookworm")
