@@ -5,6 +5,7 @@ Every container carries ``containerkit.test=dockerfaults``; ``no_leftovers`` fai
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -52,7 +53,7 @@ def _dag(dag_id: str, **task_kwargs: Any) -> tuple[Any, Failures]:
 def test_execution_timeout_is_diagnosed_with_the_limit_and_the_cleanup(
     python_image: str, run_dag: Callable[..., Any], docker_client: docker.DockerClient
 ) -> None:
-    code = "import time; print('working on batch 7', flush=True); time.sleep(120)"
+    code = "import time; print('working on batch 7', flush=True); time.sleep(3600)"
     dag, failures = _dag(
         "ck_faults_timeout",
         image=python_image,
@@ -63,7 +64,7 @@ def test_execution_timeout_is_diagnosed_with_the_limit_and_the_cleanup(
     started = time.monotonic()
     dag_run = run_dag(dag)
     assert dag_run.state == "failed"
-    assert time.monotonic() - started < 90
+    assert time.monotonic() - started < 300  # far less than the 3600 s sleep, on a loaded host
     error = failures.errors["run"]
     assert isinstance(error, ContainerTaskFailed), f"expected ContainerTaskFailed, got {error!r}"
     diagnosis = error.diagnosis
@@ -78,3 +79,71 @@ def test_execution_timeout_is_diagnosed_with_the_limit_and_the_cleanup(
     assert str(error).startswith("task run: DeadlineExceeded:execution_timeout: ")
     left = docker_client.containers.list(all=True, filters={"label": "containerkit.dag_id=ck_faults_timeout"})
     assert left == []
+
+
+READ_SECRET = (
+    "import pathlib; value = pathlib.Path('/run/secrets/db/password').read_text(); "
+    "print('secret length', len(value))"
+)
+
+
+def _secret_dir(tmp_path: Any, mode: int) -> tuple[str, Any]:
+    secrets_dir = tmp_path / "secrets"
+    (secrets_dir / "db").mkdir(parents=True)
+    secret = secrets_dir / "db" / "password"
+    secret.write_text("s3cret-canary")
+    os.chown(secret, 0, 0)
+    secret.chmod(mode)
+    return str(secrets_dir), secret
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the secret file owner 0:0")
+def test_secret_file_the_container_uid_cannot_read_fails_before_create_with_the_read_fix(
+    python_image: str, run_dag: Callable[..., Any], docker_client: docker.DockerClient, tmp_path: Any
+) -> None:
+    from containerkit.spec import SecretRef
+
+    secrets_dir, secret = _secret_dir(tmp_path, 0o600)
+    dag, failures = _dag(
+        "ck_faults_secret_unreadable",
+        image=python_image,
+        command=["python", "-c", READ_SECRET],
+        secrets_dir=secrets_dir,
+        secret_refs=[SecretRef("db", "password", path="/run/secrets/db/password")],
+    )
+    assert run_dag(dag).state == "failed"
+    error = failures.errors["run"]
+    assert isinstance(error, ContainerTaskFailed), f"expected ContainerTaskFailed, got {error!r}"
+    diagnosis = error.diagnosis
+    assert diagnosis.cause == "SecretFile:unreadable"
+    assert diagnosis.summary == (
+        f"1 secret file(s) not readable by the container's uid 50000 (gid 0): {secret} (owner 0:0, mode 0600)"
+    )
+    assert f"chown 50000 {secret} && chmod 0400 {secret}" in diagnosis.fix
+    assert f"chgrp 0 {secret} && chmod 0440 {secret}" in diagnosis.fix
+    assert "writable" not in diagnosis.fix
+    assert "s3cret-canary" not in str(error)
+    created = docker_client.containers.list(
+        all=True, filters={"label": "containerkit.dag_id=ck_faults_secret_unreadable"}
+    )
+    assert created == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the secret file owner 0:0")
+def test_secret_file_readable_by_group_0_passes_the_pre_flight_and_is_read(
+    python_image: str, run_dag: Callable[..., Any], tmp_path: Any
+) -> None:
+    from containerkit.spec import SecretRef
+
+    secrets_dir, _ = _secret_dir(tmp_path, 0o440)
+    dag, failures = _dag(
+        "ck_faults_secret_group_readable",
+        image=python_image,
+        command=["python", "-c", READ_SECRET],
+        secrets_dir=secrets_dir,
+        secret_refs=[SecretRef("db", "password", path="/run/secrets/db/password")],
+    )
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success", failures.errors
+    ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "run")
+    assert ti.state == "success"

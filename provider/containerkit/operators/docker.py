@@ -182,9 +182,16 @@ class SecureDockerOperator(DockerOperator):
             raise SpecError(
                 "image", image, "a container task needs an image", "pass image='repo:tag' or spec="
             )
+        from containerkit.operators.validation import check_common, check_env, check_timeout
+
+        check_common(image=image, secret_refs=secret_refs, config_map_refs=config_map_refs)
+        check_env("environment", kwargs.get("environment"))
+        check_env("private_environment", kwargs.get("private_environment"))
+        check_timeout("stop_timeout", stop_timeout)
         # Stock parameters passed explicitly win over the rendered settings (and policy checks them).
         self._explicit: frozenset[str] = frozenset(kwargs)
         super().__init__(image=image, mount_tmp_dir=mount_tmp_dir, auto_remove=auto_remove, **kwargs)
+        check_timeout("execution_timeout", self.execution_timeout)
         changes = spec_changes(
             resources=resources, security=security, secret_refs=secret_refs, config_map_refs=config_map_refs
         )
@@ -301,6 +308,7 @@ class SecureDockerOperator(DockerOperator):
             "working_dir": create["working_dir"],
             "labels": create["labels"],
             "secret_env": [ref.env for ref in self.spec.secrets if ref.env],
+            "env_params": {name: "private_environment" for name in self._private_environment},
         }
         if "device_requests" in host:
             policy["device_requests"] = [dict(d) for d in host["device_requests"]]
@@ -439,6 +447,7 @@ class SecureDockerOperator(DockerOperator):
 
         create, host, policy = self.container_config(target_mounts, runtime=True)
         self.check_policy(policy)
+        self._check_secret_files(create.get("user"))
         try:
             self.container = self.cli.create_container(
                 **create, host_config=self.cli.create_host_config(**host)
@@ -473,6 +482,26 @@ class SecureDockerOperator(DockerOperator):
         finally:
             usage_capture.record_docker_usage(self, usage, container_id)
             self._cleanup(container_id, failed=failed)
+
+    def _check_secret_files(self, user: str | None) -> None:
+        """Pre-flight: every mounted secret file is readable by the container's uid, before create."""
+        from pathlib import Path
+
+        from containerkit.diagnostics.model import ContainerTaskFailed
+        from containerkit.operators.validation import secret_file_diagnosis, unreadable_by
+
+        uid, gid = _numeric_user(user)
+        if uid is None or gid is None or not self.secrets_dir:
+            return  # a named user: its uid is only known inside the image
+        unreadable: dict[str, str] = {}
+        for ref in self.spec.secrets:
+            path = Path(self.secrets_dir, ref.secret, ref.key)
+            if ref.path and path.is_file():  # a missing file fails the mount with its own error
+                why = unreadable_by(path, uid, gid)
+                if why:
+                    unreadable[str(path)] = why
+        if unreadable:
+            raise ContainerTaskFailed(secret_file_diagnosis(unreadable, uid, gid), where=self._where())
 
     def _finish(self, container_id: str, log_lines: list[str]) -> list[str] | str | None:
         """Wait, read the evidence, then decide: diagnosis on failure, XCom value on success."""

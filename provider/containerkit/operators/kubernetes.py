@@ -17,6 +17,7 @@ xcom, callbacks, durable reattach, ``pod_template_file``) and hooks in at these 
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -185,12 +186,18 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         startup_check_interval_seconds: int = 2,
         **kwargs: Any,
     ) -> None:
+        from containerkit.operators.validation import check_common, check_env, check_timeout
+
+        check_common(image=kwargs.get("image"), secret_refs=secret_refs, config_map_refs=config_map_refs)
+        check_env("env_vars", kwargs.get("env_vars"))
         super().__init__(
             log_events_on_failure=log_events_on_failure,
             log_pod_spec_on_failure=log_pod_spec_on_failure,
             startup_check_interval_seconds=startup_check_interval_seconds,
             **kwargs,
         )
+        check_timeout("execution_timeout", self.execution_timeout)
+        check_timeout("startup_timeout_seconds", self.startup_timeout_seconds)
         self.policy_mode = policy_mode
         self.policy_exemptions: dict[str, str] = dict(policy_exemptions or {})
         self.pin_image_digest = pin_image_digest
@@ -203,7 +210,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             from containerkit.kubernetes.pod import full_pod_spec
 
             rendered = full_pod_spec(self.container_spec)
-            self._check_policy(rendered, stage="DAG parse (rendered spec)")
+            self._check_policy(self._with_env_vars(rendered), stage="DAG parse (rendered spec)")
             if str(self.container_spec.image) == _TEMPLATED_IMAGE:
                 # The image comes from templating, pod_template_file or the user's full_pod_spec: the
                 # placeholder must not reach the pod (in the stock merge it would beat the template's).
@@ -231,6 +238,20 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             return None  # the pod comes from pod_template_file / full_pod_spec only: checked at run time
         image = self.image if self.image and "{{" not in self.image else _TEMPLATED_IMAGE
         return ContainerSpec(image=image, **changes)
+
+    def _with_env_vars(self, rendered: V1Pod) -> V1Pod:
+        """The rendered pod plus the literal ``env_vars``, so a literal secret is refused at parse too."""
+        from containerkit.operators.validation import env_items
+
+        literal = [(n, v) for n, v in env_items(self.env_vars) if isinstance(v, str)]
+        if not literal:
+            return rendered
+        from kubernetes.client import V1EnvVar
+
+        probe = copy.deepcopy(rendered)
+        base = probe.spec.containers[0]
+        base.env = [*(base.env or []), *(V1EnvVar(name=n, value=v) for n, v in literal)]
+        return probe
 
     # --- policy -------------------------------------------------------------------------------
 

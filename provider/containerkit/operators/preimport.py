@@ -14,7 +14,12 @@ from typing import Literal
 Kind = Literal["kubernetes", "docker"]
 
 # The modules an operator's construction imports lazily (render the spec, evaluate policy at parse).
-_COMMON = ("containerkit.spec", "containerkit.policy.enforce", "containerkit.policy.engine")
+_COMMON = (
+    "containerkit.spec",
+    "containerkit.operators.validation",
+    "containerkit.policy.enforce",
+    "containerkit.policy.engine",
+)
 _MODULES: dict[str, tuple[str, ...]] = {
     "kubernetes": ("containerkit.operators.kubernetes", "containerkit.kubernetes.pod", *_COMMON),
     "docker": ("containerkit.operators.docker", "containerkit.docker.run_settings", *_COMMON),

@@ -234,10 +234,11 @@ def literal_secret_env(data: Mapping[str, Any]) -> Iterator[Violation]:
         if isinstance(env, Mapping)
         else (tuple(str(e).split("=", 1)) if "=" in str(e) else (str(e), None) for e in env)
     )
+    params = data.get("env_params") or {}  # the operator parameter each name came from
     for name, value in items:
         why = secret_literal(str(name), value)
         if why:
-            yield Violation(f"environment[{name!r}]", f"env {name}: {why}")
+            yield Violation(f"{params.get(name, 'environment')}[{name!r}]", f"env {name}: {why}")
 
 
 @rule(
