@@ -147,3 +147,97 @@ def test_secret_file_readable_by_group_0_passes_the_pre_flight_and_is_read(
     assert dag_run.state == "success", failures.errors
     ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "run")
     assert ti.state == "success"
+
+
+def test_a_container_left_by_an_earlier_try_is_logged_and_removed_at_the_next_try(
+    python_image: str,
+    run_dag: Callable[..., Any],
+    docker_client: docker.DockerClient,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker killed mid-run leaves its container; the next try finds it by its labels."""
+    left: list[str] = []
+
+    def leave_an_earlier_try(context: Any) -> None:
+        ti = context["ti"]
+        container = docker_client.containers.run(
+            python_image,
+            [
+                "python",
+                "-c",
+                "print('earlier try: halfway through batch 3', flush=True); import time; time.sleep(300)",
+            ],
+            detach=True,
+            labels={
+                **LABELS,
+                "containerkit.dag_id": ti.dag_id,
+                "containerkit.task_id": ti.task_id,
+                "containerkit.run_id": ti.run_id,
+                "containerkit.try_number": str(ti.try_number - 1),
+                "containerkit.map_index": str(ti.map_index),
+            },
+        )
+        deadline = time.monotonic() + 30
+        while b"halfway" not in container.logs() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left.append(container.id)
+
+    dag, failures = _dag(
+        "ck_faults_earlier_try",
+        image=python_image,
+        command=["python", "-c", "print('this try ran')"],
+        pre_execute=leave_an_earlier_try,
+    )
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success", failures.errors
+    assert len(left) == 1
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(left[0])
+    out = "".join(capfd.readouterr()) + caplog.text
+    assert f"Container {left[0][:12]} of earlier try 0 was left behind" in out
+    assert "status running, exit code 0, OOMKilled False" in out
+    assert "earlier try: halfway through batch 3" in out
+    assert f"Removed container {left[0][:12]} of earlier try 0" in out
+    remaining = docker_client.containers.list(
+        all=True, filters={"label": "containerkit.dag_id=ck_faults_earlier_try"}
+    )
+    assert remaining == []
+
+
+def test_a_container_of_another_mapped_instance_is_not_touched(
+    python_image: str, run_dag: Callable[..., Any], docker_client: docker.DockerClient
+) -> None:
+    others: list[Any] = []
+
+    def start_another_instance(context: Any) -> None:
+        ti = context["ti"]
+        others.append(
+            docker_client.containers.run(
+                python_image,
+                ["sleep", "300"],
+                detach=True,
+                labels={
+                    **LABELS,
+                    "containerkit.dag_id": ti.dag_id,
+                    "containerkit.task_id": ti.task_id,
+                    "containerkit.run_id": ti.run_id,
+                    "containerkit.try_number": str(ti.try_number + 1),
+                    "containerkit.map_index": "7",
+                },
+            )
+        )
+
+    dag, failures = _dag(
+        "ck_faults_other_instance",
+        image=python_image,
+        command=["python", "-c", "print('this try ran')"],
+        pre_execute=start_another_instance,
+    )
+    try:
+        assert run_dag(dag).state == "success", failures.errors
+        others[0].reload()
+        assert others[0].status == "running"
+    finally:
+        for container in others:
+            container.remove(force=True, v=True)

@@ -354,10 +354,12 @@ class SecureDockerOperator(DockerOperator):
             "containerkit.task_id": self.task_id,
             "containerkit.run_id": str(getattr(ti, "run_id", "") or ""),
             "containerkit.try_number": str(getattr(ti, "try_number", "") or ""),
+            "containerkit.map_index": str(getattr(ti, "map_index", -1)),
         }
         self._kill_diagnosis = None
         self._removed = False
         self._timeout_evidence: tuple[list[str], int | None] = ([], None)
+        self._remove_earlier_tries()
         self._normalize_mounts()
         from containerkit.hooks.preflight import preflight_image
 
@@ -374,6 +376,52 @@ class SecureDockerOperator(DockerOperator):
             from containerkit.diagnostics.model import ContainerTaskFailed
 
             raise ContainerTaskFailed(self._timeout_diagnosis(), where=self._where()) from None
+
+    def _remove_earlier_tries(self) -> None:
+        """Worker loss: log the evidence of containers an earlier try of this task left, then remove them.
+
+        A killed worker (``kill -9``, lost node) never ran its cleanup; its container carries the same
+        dag/task/run/map-index labels and another try number.
+        """
+        from containerkit.diagnostics.docker import LOG_TAIL_LINES
+
+        labels = self._run_labels
+        if not (labels["containerkit.dag_id"] and labels["containerkit.run_id"]):
+            return
+        keys = ("containerkit.dag_id", "containerkit.task_id", "containerkit.run_id")
+        try:
+            found = self.cli.containers(all=True, filters={"label": [f"{k}={labels[k]}" for k in keys]})
+        except Exception as exc:  # never fail a try over the search (e.g. an engine the client cannot reach)
+            self.log.warning("Could not look for containers of earlier tries: %s", exc)
+            return
+        for summary in found:
+            theirs = summary.get("Labels") or {}
+            if theirs.get("containerkit.try_number") == labels["containerkit.try_number"]:
+                continue
+            if theirs.get("containerkit.map_index", "-1") != labels["containerkit.map_index"]:
+                continue  # another mapped instance: alive or not, not ours
+            short = summary["Id"][:12]
+            try:
+                state = self.cli.inspect_container(summary["Id"])["State"]
+                tail = self.cli.logs(summary["Id"], stdout=True, stderr=True, tail=LOG_TAIL_LINES)
+                self.log.warning(
+                    "Container %s of earlier try %s was left behind (worker lost?): status %s, exit code "
+                    "%s, OOMKilled %s; last log lines:\n%s",
+                    short,
+                    theirs.get("containerkit.try_number", "?"),
+                    state.get("Status"),
+                    state.get("ExitCode"),
+                    state.get("OOMKilled"),
+                    tail.decode("utf-8", "replace").rstrip("\n"),
+                )
+                self.cli.remove_container(summary["Id"], force=True, v=True)
+                self.log.info(
+                    "Removed container %s of earlier try %s", short, theirs.get("containerkit.try_number")
+                )
+            except NotFound:
+                continue
+            except DockerException as exc:
+                self.log.warning("Could not remove container %s of an earlier try: %s", short, exc)
 
     def _timeout_diagnosis(self) -> Diagnosis:
         """``execution_timeout`` fired: name it, and say what happened to the container."""
