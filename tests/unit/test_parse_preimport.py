@@ -54,19 +54,23 @@ with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2025, 1, 1), ca
 """
 KPO_TASK = (
     '    {cls}(task_id="t{i}", namespace="airflow-tasks", image="{image}", cmds=["python"], '
-    'env_vars={{"PART": "{i}"}})'
+    'env_vars={{"PART": "{i}"}}{extra})'
 )
-DOCKER_TASK = '    {cls}(task_id="t{i}", image="{image}", command=["python"], environment={{"PART": "{i}"}})'
+DOCKER_TASK = (
+    '    {cls}(task_id="t{i}", image="{image}", command=["python"], environment={{"PART": "{i}"}}{extra})'
+)
 
 
-def _dag_file(tmp: Path, kind: str, image: str, tasks: int = 3, dag_id: str = "parse_probe") -> Path:
+def _dag_file(
+    tmp: Path, kind: str, image: str, tasks: int = 3, dag_id: str = "parse_probe", extra: str = ""
+) -> Path:
     cls = "SecureKubernetesPodOperator" if kind == "kubernetes" else "SecureDockerOperator"
     task = KPO_TASK if kind == "kubernetes" else DOCKER_TASK
     body = DAG_FILE.format(
         module=kind,
         cls=cls,
         dag_id=dag_id,
-        tasks="\n".join(task.format(cls=cls, i=i, image=image) for i in range(tasks)),
+        tasks="\n".join(task.format(cls=cls, i=i, image=image, extra=extra) for i in range(tasks)),
     )
     path = tmp / f"{dag_id}.py"
     path.write_text(body)
@@ -199,8 +203,15 @@ def test_direct_import_outside_the_dag_processor_is_quiet() -> None:
 
 @pytest.mark.parametrize("kind", ["kubernetes", "docker"])
 def test_parse_logs_one_line_per_dag_and_nothing_for_clean_tasks(tmp_path: Path, kind: str) -> None:
-    """Five tasks with an info finding (unpinned image) -> one summary line; pinned tasks -> no line."""
-    noisy = _dag_file(tmp_path, kind, "registry.example.com/etl/job:2.1", tasks=5, dag_id="noisy")
+    """Five tasks with findings below enforce -> one summary line; clean tasks -> no line at all.
+
+    Kubernetes: an unpinned image is an info finding (HRD-006). Docker has no rule below error for a
+    default task, so its noisy tasks run as root under ``policy_mode="warn"`` (DKR-001 logged, not raised).
+    """
+    image = "registry.example.com/etl/job:2.1"
+    extra = ', user="0", policy_mode="warn"' if kind == "docker" else ""
+    rule = "DKR-001" if kind == "docker" else "HRD-006"
+    noisy = _dag_file(tmp_path, kind, image, tasks=5, dag_id="noisy", extra=extra)
     clean_dir = tmp_path / "clean"
     clean_dir.mkdir()
     _dag_file(clean_dir, kind, f"registry.example.com/etl/job:2.1@{DIGEST}", tasks=5, dag_id="clean")
@@ -222,7 +233,7 @@ def test_parse_logs_one_line_per_dag_and_nothing_for_clean_tasks(tmp_path: Path,
     clean_out = _python(code, argv=[str(clean_dir)])
     noisy_records = eval(noisy_out.split("RECORDS=", 1)[1].splitlines()[0])  # a repr of a list of str
     assert noisy_records == [
-        "containerkit policy: DAG noisy: 5 finding(s) below enforce in 5 task(s) (HRD-006 x5); "
+        f"containerkit policy: DAG noisy: 5 finding(s) below enforce in 5 task(s) ({rule} x5); "
         "`containerkit lint <dag file>` lists each with its fix"
     ]
     assert clean_out.split("RECORDS=", 1)[1].splitlines()[0] == "[]"
