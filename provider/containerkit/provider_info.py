@@ -67,6 +67,37 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "warn",
                         "default": "enforce",
                     },
+                    "usage_capture": {
+                        "description": (
+                            "Sample each container task's CPU and memory while it runs and record one "
+                            "usage record per try (env CONTAINERKIT_USAGE_CAPTURE)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "false",
+                        "default": "true",
+                    },
+                    "usage_interval": {
+                        "description": (
+                            "Seconds between usage samples, bounded to 0.2-60 "
+                            "(env CONTAINERKIT_USAGE_INTERVAL)."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "5",
+                        "default": "1",
+                    },
+                    "usage_store": {
+                        "description": (
+                            "Where usage records are kept for `containerkit recommend`: a local path or an "
+                            "object-storage URL (env CONTAINERKIT_USAGE_STORE); "
+                            "default $AIRFLOW_HOME/containerkit/usage."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://airflow-usage/containerkit",
+                        "default": None,
+                    },
                 },
             }
         },
