@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from containerkit.policy.model import Finding, Severity
+if TYPE_CHECKING:  # every Airflow process loads this plugin: keep its import to the standard library
+    from containerkit.policy.model import Finding
 
 log = logging.getLogger("containerkit.policy.enforce")
 
@@ -59,6 +60,8 @@ def summary(dag_id: str) -> str | None:
 
 
 def level_of(dag_id: str) -> int:
+    from containerkit.policy.model import Severity
+
     held = _pending.get(dag_id, [])
     return logging.WARNING if any(f.severity is not Severity.INFO for _, f in held) else logging.INFO
 
