@@ -228,8 +228,11 @@ def common_issues() -> None:
         hook = ImageHook(registry_conn_id=REGISTRY_CONN_ID)
         repository = hook.registry_hook.parse_image(REPOSITORY).name
         for image in client.images.list(name=repository):
+            # image.tags lists every tag of the image id, the base image's own tag included: remove
+            # only this DAG's repository tags (the base it was tagged from must stay).
             for tag in image.tags:
-                client.images.remove(tag)  # only the tags this DAG added; the base image stays
+                if tag.rsplit(":", 1)[0] == repository:
+                    client.images.remove(tag)
         client.close()
 
     # --- Kubernetes ---------------------------------------------------------------------------
