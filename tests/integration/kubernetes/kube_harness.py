@@ -30,7 +30,6 @@ import contextlib
 import datetime
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -57,56 +56,8 @@ def now() -> str:
 
 # --- selectors ----------------------------------------------------------------------------------
 
-_REQ = re.compile(r"^\s*(?P<key>[^\s!=]+)\s+(?P<op>in|notin)\s+\((?P<values>[^)]*)\)\s*$")
-
-
-def _split_selector(selector: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in selector:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def label_selector_matches(selector: str | None, labels: dict[str, str]) -> bool:
-    for requirement in _split_selector(selector or ""):
-        if m := _REQ.match(requirement):
-            values = {v.strip() for v in m["values"].split(",")}
-            present = labels.get(m["key"]) in values
-            if present != (m["op"] == "in"):
-                return False
-        elif "!=" in requirement:
-            key, value = requirement.split("!=", 1)
-            if labels.get(key.strip()) == value.strip():
-                return False
-        elif "=" in requirement:
-            key, value = requirement.replace("==", "=").split("=", 1)
-            if labels.get(key.strip()) != value.strip():
-                return False
-        elif requirement.startswith("!"):
-            if requirement[1:] in labels:
-                return False
-        elif requirement not in labels:
-            return False
-    return True
-
-
-def field_selector_matches(selector: str | None, obj: dict[str, Any]) -> bool:
-    for requirement in _split_selector(selector or ""):
-        negate = "!=" in requirement
-        path, value = re.split(r"!=|==|=", requirement, maxsplit=1)
-        current: Any = obj
-        for part in path.strip().split("."):
-            current = current.get(part) if isinstance(current, dict) else None
-        if (str(current) == value.strip()) == negate:
-            return False
-    return True
+# The selector matchers are the shipped ones (containerkit.testing.selectors), not a copy.
+from containerkit.testing.selectors import field_selector_matches, label_selector_matches  # noqa: E402
 
 
 def _flag(value: str | None) -> bool:
