@@ -8,9 +8,12 @@ and without a limit it takes its neighbours with it.
 **Practice, per sub-point** (containers hardened by containerkit's renderers, policy-checked):
 
 * *volume performance* and *storage class selection* (``scratch_throughput``, Kubernetes): one pod
-  writes and fsyncs 64 MiB to a disk ``emptyDir`` and to a ``medium: Memory`` one (size-limited, inside
-  the pod's memory limit) and reports MB/s for each; ``compare_throughput`` prints them and asserts
-  memory is faster. The same choice for persistent data is the PVC's storage class (see 88_03_05).
+  runs a scratch-database workload (4 KiB writes, each fsynced, best of 3 rounds) on a disk ``emptyDir``
+  and on a ``medium: Memory`` one (size-limited, inside the pod's memory limit) and reports writes/s;
+  ``compare_throughput`` prints them and asserts memory is at least 5x faster. Bulk writes are reported
+  too but not compared: a node whose disk sits behind a write-back cache streams nearly as fast as
+  memory, while every fsync still waits for the disk. The same choice for persistent data is the
+  PVC's storage class (see 88_03_05).
 * *cache volumes* (``cache_volume_gain``, Docker): an app of 200 generated modules imported on a
   read-only root filesystem, twice without a cache volume and twice with a named volume as
   ``PYTHONPYCACHEPREFIX`` (the same ``PersistentVolumeClaimVolume`` renders as a PVC on Kubernetes);
@@ -56,20 +59,33 @@ KUBERNETES_CONN_ID = "kubernetes_default"
 LABEL = {"containerkit.example": "88_08_05"}
 MODULES = 200
 WRITE_MIB = 64
+SYNCED_WRITES = 1000
+MIN_SYNC_SPEEDUP = 5
 
 THROUGHPUT = f"""
 import json, os, pathlib, time
 out = {{}}
 for name, path in (("disk emptyDir", "/scratch-disk"), ("memory emptyDir", "/scratch-memory")):
-    block = os.urandom(1 << 20)
     target = pathlib.Path(path, "blob")
+    best = None
+    for _ in range(3):  # best of 3: one slow round on a busy node says nothing about the medium
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        t = time.perf_counter()
+        for _ in range({SYNCED_WRITES}):
+            os.write(fd, b"x" * 4096)
+            os.fsync(fd)
+        elapsed = time.perf_counter() - t
+        os.close(fd)
+        best = elapsed if best is None else min(best, elapsed)
+    out[name + " fsynced writes/s"] = round({SYNCED_WRITES} / best)
+    block = os.urandom(1 << 20)
     t = time.perf_counter()
     with open(target, "wb") as fh:
         for _ in range({WRITE_MIB}):
             fh.write(block)
         fh.flush()
         os.fsync(fh.fileno())
-    out[name] = round({WRITE_MIB} / (time.perf_counter() - t), 1)
+    out[name + " bulk MB/s"] = round({WRITE_MIB} / (time.perf_counter() - t), 1)
     target.unlink()
 print(json.dumps(out))
 pathlib.Path("/airflow/xcom/return.json").write_text(json.dumps(out))
@@ -177,12 +193,17 @@ def storage_optimization() -> None:
 
     @task
     def compare_throughput(result: dict[str, float]) -> dict[str, float]:
-        print(
-            f"64 MiB written and fsynced: disk emptyDir {result['disk emptyDir']} MB/s, "
-            f"memory emptyDir {result['memory emptyDir']} MB/s"
-        )
-        if result["memory emptyDir"] <= result["disk emptyDir"]:
-            raise ValueError(f"the memory-backed emptyDir was not faster: {result}")
+        for medium in ("disk emptyDir", "memory emptyDir"):
+            print(
+                f"{medium:<16} {result[medium + ' fsynced writes/s']:>9} fsynced 4 KiB writes/s, "
+                f"{result[medium + ' bulk MB/s']:>7} MB/s bulk"
+            )
+        disk = result["disk emptyDir fsynced writes/s"]
+        memory = result["memory emptyDir fsynced writes/s"]
+        if memory < MIN_SYNC_SPEEDUP * disk:
+            raise ValueError(
+                f"the memory-backed emptyDir was not {MIN_SYNC_SPEEDUP}x faster for fsynced writes: {result}"
+            )
         return result
 
     @task
