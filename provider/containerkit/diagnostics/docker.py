@@ -34,6 +34,13 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from containerkit.diagnostics.causes import (
+    NOT_FOUND_OR_UNAUTHORIZED,
+    PullFailure,
+    classify_pull_error,
+    is_ambiguous_denial,
+    pull_cause,
+)
 from containerkit.diagnostics.model import Diagnosis
 
 LOG_TAIL_LINES = 10
@@ -343,16 +350,26 @@ def _permission(
 
 # ------------------------------------------------------------------------------------- API errors
 
-_UNREACHABLE = (
-    *("dial tcp", "connection refused", "no such host", "i/o timeout", "tls handshake timeout"),
-    *("context deadline exceeded", "network is unreachable", "server misbehaving"),
-)
-_RATE_LIMIT = ("toomanyrequests", "rate limit", "too many requests")
-_UNAUTHORIZED = (
-    *("unauthorized", "authentication required", "no basic auth credentials", "forbidden"),
-    *("denied: requested access", "incorrect username or password"),
-)
-_NOT_FOUND = ("manifest unknown", "not found", "name unknown", "does not exist", "no such image")
+_PULL_TEXT = {
+    PullFailure.RATE_LIMITED: (
+        "the registry rate-limited the pull of {ref}",
+        "Retry later, authenticate the pull (docker_conn_id) for a higher limit, or use a mirror/cache.",
+    ),
+    PullFailure.UNAUTHORIZED: (
+        "the registry refused the credentials for {ref}",
+        "Set docker_conn_id (or registry_conn_id) to a connection whose user can pull this repository; "
+        "check the password/token has not expired.",
+    ),
+    PullFailure.UNREACHABLE: (
+        "the engine could not reach the registry of {ref}",
+        "Check the registry host name, the engine's DNS/proxy settings and its network path to it.",
+    ),
+    PullFailure.NOT_FOUND: (
+        "the registry has no {ref}",
+        "Check the repository name and tag (or digest) exist in the registry.",
+    ),
+}
+"""Summary (with ``{ref}``) and fix per pull failure; the cause id and transience come from causes."""
 
 
 def diagnose_docker_error(exc: BaseException, *, image: str | None = None, where: str = "") -> Diagnosis:
@@ -386,9 +403,9 @@ def diagnose_docker_error(exc: BaseException, *, image: str | None = None, where
             f"{ref} is not a valid image reference",
             "Use registry/repository:tag or repository@sha256:digest in lowercase (no spaces or schemes).",
         )
-    if "pull access denied" in text:
+    if is_ambiguous_denial(text):
         return make(
-            "ImagePull:not-found-or-unauthorized",
+            NOT_FOUND_OR_UNAUTHORIZED,
             f"the registry refused to pull {ref}: the repository does not exist or needs credentials",
             "Check the repository name and tag; for a private repository set docker_conn_id to a Docker "
             "connection with pull access.",
@@ -414,33 +431,10 @@ def diagnose_docker_error(exc: BaseException, *, image: str | None = None, where
                 "chmod 0755 the file in the image and check its interpreter line.",
             )
         return make("StartError", f"the engine could not start {ref}", "Read the engine's explanation above.")
-    if any(s in text for s in _RATE_LIMIT) or status == 429:
-        return make(
-            "ImagePull:rate-limited",
-            f"the registry rate-limited the pull of {ref}",
-            "Retry later, authenticate the pull (docker_conn_id) for a higher limit, or use a mirror/cache.",
-            transient=True,
-        )
-    if any(s in text for s in _UNAUTHORIZED) or status in (401, 403):
-        return make(
-            "ImagePull:unauthorized",
-            f"the registry refused the credentials for {ref}",
-            "Set docker_conn_id (or registry_conn_id) to a connection whose user can pull this repository; "
-            "check the password/token has not expired.",
-        )
-    if any(s in text for s in _UNREACHABLE):
-        return make(
-            "ImagePull:unreachable",
-            f"the engine could not reach the registry of {ref}",
-            "Check the registry host name, the engine's DNS/proxy settings and its network path to it.",
-            transient=True,
-        )
-    if any(s in text for s in _NOT_FOUND) or status == 404:
-        return make(
-            "ImagePull:not-found",
-            f"the registry has no {ref}",
-            "Check the repository name and tag (or digest) exist in the registry.",
-        )
+    failure = classify_pull_error(text, status)
+    if failure is not None:
+        summary, fix = _PULL_TEXT[failure]
+        return make(pull_cause(failure), summary.format(ref=ref), fix, transient=failure.transient)
     return make(
         "DockerAPIError",
         "the Docker engine refused the request",

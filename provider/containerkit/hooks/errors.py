@@ -1,18 +1,21 @@
 """Typed registry failures: each names the image, what the registry said, and the fix.
 
-``cause`` is the stable identifier a Diagnosis carries (``ImagePull:not-found`` …), so the pre-flight
-check and the operators' diagnostics speak the same words.
+``cause`` is the stable identifier a Diagnosis carries (``ImagePull:not-found`` …), taken from the
+one vocabulary in :mod:`containerkit.diagnostics.causes`, so the pre-flight check and the operators'
+diagnostics speak the same words.
 """
 
 from __future__ import annotations
 
+from containerkit.diagnostics.causes import ENGINE_PULL, PullFailure, pull_cause
 from containerkit.errors import ContainerkitError
 
 
 class RegistryError(ContainerkitError):
     """A registry request failed; the message names the image and the fix (never a credential)."""
 
-    cause = "ImagePull:error"
+    failure: PullFailure | None = None
+    cause = f"{ENGINE_PULL}:error"
     transient = False
 
     def __init__(self, image: str, problem: str, fix: str, *, status: int | None = None) -> None:
@@ -26,20 +29,25 @@ class RegistryError(ContainerkitError):
 class ImageNotFound(RegistryError):
     """The repository, tag, digest or platform does not exist in the registry."""
 
-    cause = "ImagePull:not-found"
+    failure = PullFailure.NOT_FOUND
+    cause = pull_cause(failure)
+    transient = failure.transient
 
 
 class RegistryUnauthorized(RegistryError):
     """The registry refused the credentials (or anonymous access) for this repository."""
 
-    cause = "ImagePull:unauthorized"
+    failure = PullFailure.UNAUTHORIZED
+    cause = pull_cause(failure)
+    transient = failure.transient
 
 
 class RegistryRateLimited(RegistryError):
     """HTTP 429; ``retry_after`` is the registry's Retry-After in seconds when it sent one."""
 
-    cause = "ImagePull:rate-limited"
-    transient = True
+    failure = PullFailure.RATE_LIMITED
+    cause = pull_cause(failure)
+    transient = failure.transient
 
     def __init__(self, image: str, problem: str, fix: str, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
@@ -49,5 +57,15 @@ class RegistryRateLimited(RegistryError):
 class RegistryUnreachable(RegistryError):
     """No HTTP answer: DNS, refused connection, timeout or a TLS handshake failure."""
 
-    cause = "ImagePull:unreachable"
-    transient = True
+    failure = PullFailure.UNREACHABLE
+    cause = pull_cause(failure)
+    transient = failure.transient
+
+
+PULL_ERRORS: dict[PullFailure, type[RegistryError]] = {
+    PullFailure.NOT_FOUND: ImageNotFound,
+    PullFailure.UNAUTHORIZED: RegistryUnauthorized,
+    PullFailure.RATE_LIMITED: RegistryRateLimited,
+    PullFailure.UNREACHABLE: RegistryUnreachable,
+}
+"""The registry error raised for each pull failure of the shared vocabulary."""
