@@ -114,3 +114,27 @@ def run_dag(airflow_db: Path):  # type: ignore[no-untyped-def]
         return dag.test(**kwargs)
 
     return _run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hold every SARIF and JUnit report rendered in this process to its schema.
+
+    Wrapping the two renderers once, here, covers every test that lints in-process (CLI runner or
+    API) without each remembering to validate; subprocess runs validate with ``report_schemas``.
+    """
+    import functools
+
+    from report_schemas import assert_valid_junit, assert_valid_sarif
+
+    from containerkit.policy.report import junit, sarif
+
+    for module, check in ((sarif, assert_valid_sarif), (junit, assert_valid_junit)):
+        original = module.render
+
+        @functools.wraps(original)
+        def checked(*args: object, _render=original, _check=check, **kwargs: object) -> str:  # type: ignore[no-untyped-def]
+            out: str = _render(*args, **kwargs)
+            _check(out)
+            return out
+
+        module.render = checked  # type: ignore[assignment]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from report_schemas import assert_valid_sarif
 
 REPO = Path(__file__).resolve().parents[2]
 EXE = Path(sys.executable).with_name("containerkit")
@@ -37,6 +38,7 @@ def test_github_actions_step(tmp_path: Path) -> None:
     proc = subprocess.run([str(EXE), *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stderr  # findings: the step's continue-on-error keeps the upload
     sarif = json.loads((tmp_path / "containerkit.sarif").read_text())
+    assert_valid_sarif(sarif)  # a subprocess: the conftest wrapper does not see this report
     results = sarif["runs"][0]["results"]
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {
         "k8s/pod.yaml"
