@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "diagnose": "containerkit.cli.diagnose:diagnose",
     "dev-cluster": "containerkit.cli.dev_cluster:dev_cluster",
     "recommend": "containerkit.cli.recommend:recommend",
+    "reap": "containerkit.cli.reap:reap",
 }
 
 
