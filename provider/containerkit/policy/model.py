@@ -96,8 +96,18 @@ class Rule:
     peers: dict[str, str] = field(default_factory=dict)
 
 
+def _documentation_rank(rule: Rule) -> int:
+    """The rule's module's place in ``rules.MODULES`` (documentation order); others after them."""
+    from containerkit.policy.rules import MODULES
+
+    module = rule.check.__module__.rpartition(".")[2]
+    return MODULES.index(module) if module in MODULES else len(MODULES)
+
+
 class Registry:
-    """Rules by id, in registration order; the only list of rules."""
+    """Rules by id, in documentation order whatever order their modules were imported in; the only
+    list of rules. (Operators load only the modules a kind needs, so import order varies by process;
+    ``containerkit rules``, SARIF rule indexes and rule-set lists must not.)"""
 
     def __init__(self) -> None:
         self._rules: dict[str, Rule] = {}
@@ -105,7 +115,11 @@ class Registry:
     def add(self, rule: Rule) -> None:
         if rule.id in self._rules:
             raise ValueError(f"duplicate rule id {rule.id!r}")
+        last = next(reversed(self._rules.values()), None)
         self._rules[rule.id] = rule
+        if last is not None and _documentation_rank(rule) < _documentation_rank(last):
+            ordered = sorted(self._rules.values(), key=_documentation_rank)  # stable within a module
+            self._rules = {r.id: r for r in ordered}
 
     def get(self, rule_id: str) -> Rule:
         return self._rules[rule_id]
