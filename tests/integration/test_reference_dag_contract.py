@@ -79,6 +79,18 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The 88_11_* capability DAGs (tagged "containerkit"), by file stem.
+CAPABILITY_DAGS = {
+    "88_11_01_secure_docker_operator",
+    "88_11_02_taskflow_secure_docker",
+    "88_11_03_docker_explicit_exemption",
+    "88_11_04_secure_kubernetes_pod_operator",
+    "88_11_05_taskflow_secure_kubernetes",
+    "88_11_06_long_task_retry",
+    "88_11_07_reap_orphaned_containers",
+}
+
+
 def _stems() -> list[str]:
     return sorted(p.stem for p in DAGS.glob("88_*.py"))
 
@@ -95,6 +107,7 @@ def dags(airflow_db: Path) -> dict[str, Any]:
 def test_exactly_the_pattern_files_and_capability_dags() -> None:
     stems = set(_stems())
     assert stems - {s for s in stems if CAPABILITY.match(s)} == set(EXPECTED)
+    assert {s for s in stems if CAPABILITY.match(s)} == CAPABILITY_DAGS
 
 
 def test_dag_id_is_the_file_stem(dags: dict[str, Any]) -> None:
