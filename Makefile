@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help setup tools docker run-dags test check unit bench clean
+.PHONY: help setup tools docker run-dags test check unit bench clean compose-env
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -32,6 +32,9 @@ docker: setup  ## install/start a Docker engine, compose plugin and base images 
 
 run-dags: docker  ## the main job: run every reference DAG on an embedded Airflow (SQLite) and print a table
 	@$(PY) scripts/run_reference_dags.py
+
+compose-env:  ## write .env for `docker compose up` from this host (socket gid, uid, local images) and the dev secrets
+	@python3 scripts/compose_env.py
 
 check: setup  ## ruff, mypy and the layer contracts (import-linter)
 	$(VENV)/bin/ruff check .
