@@ -290,10 +290,10 @@ CASES: list[tuple[str, Callable[[], object], str, str, str, str]] = [
     (
         "duplicate env",
         spec(env={"A": "1"}, secrets=[SecretRef("s", "k", env="A")]),
-        "env",
+        "secrets[0].env",
         "'A'",
-        "duplicate environment variable",
-        "unique name",
+        "duplicate environment variable: env[0].name and secrets[0].env both use it",
+        "give each a different environment variable",
     ),
     (
         "command as string",
@@ -355,18 +355,18 @@ CASES: list[tuple[str, Callable[[], object], str, str, str, str]] = [
     (
         "duplicate container",
         spec(sidecars=[Container("proxy", "envoy:1")], init_containers=[Container("proxy", "busybox:1")]),
-        "containers",
+        "init_containers[0].name",
         "'proxy'",
-        "duplicate container name",
-        "unique name",
+        "duplicate container name: sidecars[0].name and init_containers[0].name both use it",
+        "give each a different container name",
     ),
     (
         "duplicate volume",
         spec(volumes=[EmptyDir("data"), EmptyDir("data")]),
-        "volumes",
+        "volumes[1].name",
         "'data'",
-        "duplicate volume name",
-        "unique name",
+        "duplicate volume name: volumes[0].name and volumes[1].name both use it",
+        "give each a different volume name",
     ),
     (
         "reserved volume",
@@ -387,10 +387,10 @@ CASES: list[tuple[str, Callable[[], object], str, str, str, str]] = [
     (
         "duplicate mount path",
         spec(volumes=[EmptyDir("a"), EmptyDir("b")], mounts=[VolumeMount("a", "/x"), VolumeMount("b", "/x")]),
-        "mounts",
+        "mounts[1].path",
         "'/x'",
-        "duplicate mount path",
-        "unique",
+        "duplicate mount path: mounts[0].path and mounts[1].path both use it",
+        "give each a different mount path",
     ),
     (
         "memory emptyDir unbounded",

@@ -164,11 +164,18 @@ def _normalise_container(obj: Container | ContainerSpec, name: str) -> None:
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise SpecError(_path(obj, "ports"), port, "a port must be 1..65535", "use e.g. 8080")
     set_(obj, "ports", ports)
-    env_names = [e.name for e in obj.env] + [r.env for r in references(obj) if r.env]
-    check_unique(_path(obj, "env"), env_names, what="environment variable")
-    file_paths = [r.path for r in references(obj) if r.path]
-    check_unique(_path(obj, "secrets"), file_paths, what="file path")
-    check_unique(_path(obj, "mounts"), [m.path for m in obj.mounts] + file_paths, what="mount path")
+    refs = [
+        (f"{_path(obj, attr)}[{i}]", r)
+        for attr in ("secrets", "config_maps")
+        for i, r in enumerate(getattr(obj, attr))
+    ]
+    env_names = [(f"{_path(obj, 'env')}[{i}].name", e.name) for i, e in enumerate(obj.env)]
+    env_names += [(f"{label}.env", r.env) for label, r in refs if r.env]
+    check_unique(env_names, what="environment variable")
+    file_paths = [(f"{label}.path", r.path) for label, r in refs if r.path]
+    check_unique(file_paths, what="file path")
+    mounts = [(f"{_path(obj, 'mounts')}[{i}].path", m.path) for i, m in enumerate(obj.mounts)]
+    check_unique(mounts + file_paths, what="mount path")
 
 
 def references(c: Container | ContainerSpec) -> list[SecretRef | ConfigMapRef]:
@@ -281,9 +288,12 @@ class ContainerSpec:
 
     def _check_pod(self) -> None:
         check_unique(
-            "containers",
-            [BASE_CONTAINER, *(c.name for c in (*self.sidecars, *self.init_containers))],
-            what="container",
+            [
+                ("the task container", BASE_CONTAINER),
+                *((f"sidecars[{i}].name", c.name) for i, c in enumerate(self.sidecars)),
+                *((f"init_containers[{i}].name", c.name) for i, c in enumerate(self.init_containers)),
+            ],
+            what="container name",
         )
         reserved = [v for v, _ in self.file_volumes()]
         if self.security.writable_tmp:
@@ -296,7 +306,7 @@ class ContainerSpec:
                     "reserved for a volume containerkit adds (writable /tmp, Secret/ConfigMap files)",
                     "rename the volume",
                 )
-        check_unique("volumes", [v.name for v in self.volumes], what="volume")
+        check_unique([(f"volumes[{i}].name", v.name) for i, v in enumerate(self.volumes)], what="volume name")
         known = {v.name for v in self.volumes}
         for container in self.containers():
             for mount in container.mounts:

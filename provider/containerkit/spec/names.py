@@ -101,12 +101,19 @@ def check_env_name(field: str, name: object) -> str:
     return name
 
 
-def check_unique(field: str, names: Iterable[str], *, what: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise SpecError(field, name, f"duplicate {what} name", f"give each {what} a unique name")
-        seen.add(name)
+def check_unique(entries: Iterable[tuple[str, str]], *, what: str) -> None:
+    """Refuse two ``(field, value)`` entries with the same value, naming both fields (which two of
+    five mounts clash is what the user needs to find them)."""
+    first: dict[str, str] = {}
+    for field, value in entries:
+        if value in first:
+            raise SpecError(
+                field,
+                value,
+                f"duplicate {what}: {first[value]} and {field} both use it",
+                f"give each a different {what}",
+            )
+        first[value] = field
 
 
 def check_absolute_path(field: str, path: object) -> str:
