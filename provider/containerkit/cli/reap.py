@@ -138,7 +138,7 @@ def reap(
                 names=_NAMES,
             )
         api = AirflowApi(settings)
-        api.version()
+        api.check()
         sources: list[DockerWorkloads | PodWorkloads] = []
         if docker:
             sources.append(DockerWorkloads())

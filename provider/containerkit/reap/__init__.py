@@ -205,7 +205,7 @@ def decide(
 
 def _dead(w: Workload, api: AirflowApi, known_dags: dict[str, bool], include_unknown: bool) -> Verdict:
     """A workload no live task instance claims: say what the task instance is, or that it is gone."""
-    ti = api.task_instance(w.dag_id, w.run_id, w.task_id, w.map_index)
+    ti = api.task_instance(w.dag_id, w.run_id, w.task_id, w.map_index) if w.exact else _by_label(w, api)
     if ti is not None:
         return Verdict(
             w,
@@ -228,6 +228,14 @@ def _dead(w: Workload, api: AirflowApi, known_dags: dict[str, bool], include_unk
     )
 
 
+def _by_label(w: Workload, api: AirflowApi) -> Mapping[str, Any] | None:
+    """The task instance a pod's label-safe ids name, found among its task's instances."""
+    for ti in api.task_instances_of(w.dag_id, w.task_id):
+        if int(ti.get("map_index", -1)) == w.map_index and _safe_label(str(ti["dag_run_id"])) == w.run_id:
+            return ti
+    return None
+
+
 def reap(
     sources: Sequence[Source],
     api: AirflowApi,
@@ -239,7 +247,7 @@ def reap(
     report: Callable[[str], None] | None = None,
 ) -> ReapReport:
     """List, decide, and (unless ``dry_run``) remove; ``report`` gets one line per workload as it goes."""
-    api.version()  # a wrong URL or bad credentials fail here, before anything is listed or removed
+    api.check()  # a wrong URL or bad credentials fail here, before anything is listed or removed
     result = ReapReport(dry_run=dry_run)
     for source in sources:
         workloads = list(source.list(labels))

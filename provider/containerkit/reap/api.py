@@ -132,17 +132,14 @@ class AirflowApi:
         return self._token
 
     def get(self, path: str, params: Any = None) -> dict[str, Any] | None:
-        """``GET /api/v2<path>`` as JSON; None on 404. Auth errors name the setting to fix."""
+        """``GET /api/v2<path>`` as JSON; None on the API's own 404. Auth errors name the setting to fix."""
         headers = {"Authorization": f"Bearer {self.login()}", "Accept": "application/json"}
         response = self._send("GET", API_PREFIX + path, params=params, headers=headers)
-        if response.status_code == 404 and path != "/version":
+        if response.status_code == 404:
             body = _json_or_none(response)
             if isinstance(body, dict) and "detail" in body:
                 return None  # the API's own "not found": the object does not exist
-            raise AirflowApiError(
-                f"no Airflow 3 REST API at {self.url}{API_PREFIX} (404): set {self.settings.name('url')} "
-                "to the api-server's base URL (Airflow 3.x; without /api/v2)"
-            )
+            raise AirflowApiError(self._not_airflow(response))
         if response.status_code in (401, 403):
             raise AirflowApiError(self._refused(response))
         if not response.ok:
@@ -151,6 +148,12 @@ class AirflowApi:
                 f"{API_PREFIX}{path}: check the api-server's log"
             )
         return _json(response, self.url)
+
+    def _not_airflow(self, response: requests.Response) -> str:
+        return (
+            f"no Airflow 3 REST API at {self.url}{API_PREFIX} ({response.status_code} {_detail(response)}): "
+            f"set {self.settings.name('url')} to the api-server's base URL (Airflow 3.x; without /api/v2)"
+        )
 
     def _refused(self, response: requests.Response) -> str:
         s = self.settings
@@ -176,14 +179,28 @@ class AirflowApi:
     # ------------------------------------------------------------------------------ queries
 
     def version(self) -> str:
-        """The Airflow version (``GET /api/v2/version``): checks the URL before anything is decided."""
-        body = self.get("/version") or {}
-        version = str(body.get("version", ""))
+        """The Airflow version (``GET /api/v2/version``, no auth): checks the URL before logging in."""
+        response = self._send("GET", API_PREFIX + "/version", headers={"Accept": "application/json"})
+        body = _json_or_none(response) if response.ok else None
+        version = str(body.get("version", "")) if isinstance(body, dict) else ""
+        if response.status_code in (401, 403):
+            # An api-server that wants auth even here: its errors name the setting to fix.
+            return str((self.get("/version") or {}).get("version", "3"))
         if not version.startswith("3."):
             raise AirflowApiError(
-                f"{self.url} answered /api/v2/version with {body!r}: containerkit reap needs Airflow 3.x; "
-                f"check {self.settings.name('url')}"
+                self._not_airflow(response)
+                if not version
+                else (
+                    f"{self.url} runs Airflow {version}: containerkit reap needs Airflow 3.x (its /api/v2); "
+                    f"check {self.settings.name('url')}"
+                )
             )
+        return version
+
+    def check(self) -> str:
+        """Version and credentials, before anything is listed or removed; returns the version."""
+        version = self.version()
+        self.get("/dags", params={"limit": "1"})  # the token or login, and read access
         return version
 
     def live_task_instances(self) -> Iterator[dict[str, Any]]:
@@ -200,6 +217,18 @@ class AirflowApi:
             yield from items
             offset += len(items)
             if not items or offset >= int(page.get("total_entries") or 0):
+                return
+
+    def task_instances_of(self, dag_id: str, task_id: str, *, pages: int = 10) -> Iterator[dict[str, Any]]:
+        """The task instances of one task across its DAG runs, newest first (at most ``pages`` pages)."""
+        for page_number in range(pages):
+            params = {"task_id": task_id, "limit": str(PAGE_SIZE), "offset": str(page_number * PAGE_SIZE)}
+            page = self.get(
+                f"/dags/{_q(dag_id)}/dagRuns/~/taskInstances", params={**params, "order_by": "-id"}
+            )
+            items = (page or {}).get("task_instances") or []
+            yield from items
+            if len(items) < PAGE_SIZE:
                 return
 
     def task_instance(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> dict[str, Any] | None:

@@ -174,6 +174,8 @@ class PodWorkloads:
                 ) from None
             for pod in pods:
                 meta = pod.metadata
+                if meta.deletion_timestamp:
+                    continue  # already being deleted (its grace period runs)
                 theirs = meta.labels or {}
                 yield Workload(
                     kind="pod",
