@@ -4,8 +4,10 @@
 
 * :meth:`DockerRunSettings.host_config_kwargs`: keyword arguments for docker-py
   ``APIClient.create_host_config`` (``docker.types.Mount`` / ``LogConfig`` / ``DeviceRequest`` objects).
-* :meth:`DockerRunSettings.as_policy_data`: the ``DockerRun`` policy target, a plain JSON-able dict.
-  Keys (docker-py ``create_host_config`` names, plus the container-level ones):
+* :meth:`DockerRunSettings.as_policy_data`: the ``DockerRun`` policy target, a plain JSON-able dict,
+  built by :func:`containerkit.docker.run_view.docker_run` (which also merges stock ``DockerOperator``
+  arguments on top; policy sees only its result). Keys (docker-py ``create_host_config`` names, plus
+  the container-level ones):
 
   ``image`` (str), ``user`` ("uid:gid" or None), ``environment`` ({name: value}; values of Secret/ConfigMap
   references are ``"<redacted>"``), ``entrypoint``/``command`` (lists or None), ``working_dir``,
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from containerkit.docker.run_view import StockArgs, docker_run
 from containerkit.errors import SpecError
 from containerkit.spec.container import ContainerSpec, references
 from containerkit.spec.quantity import parse_quantity
@@ -80,10 +83,14 @@ class MountSetting:
 
 @dataclass(frozen=True)
 class SecretEnv:
-    """An env var whose value is read from ``host_path`` when the container starts, never earlier."""
+    """An env var whose value is read from ``host_path`` when the container starts, never earlier.
+
+    ``secret`` tells a Secret's key from a ConfigMap's (DKR-014 is about Secrets only).
+    """
 
     name: str
     host_path: str
+    secret: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,25 +165,11 @@ class DockerRunSettings:
         return kwargs
 
     def as_policy_data(self) -> dict[str, Any]:
-        """The ``DockerRun`` policy target: plain data, no secret values (see the module docstring)."""
-        data = self.host_config_kwargs()
-        data["mounts"] = [m.as_dict() for m in self.mounts]
-        data["log_config"] = {"Type": "json-file", "Config": dict(data["log_config"]["Config"])}
-        if "device_requests" in data:
-            data["device_requests"] = [{"Count": self.gpus, "Capabilities": [["gpu"]]}]
-        environment = dict(self.environment)
-        environment.update({s.name: REDACTED for s in self.secret_environment})
-        data.update(
-            image=self.image,
-            user=self.user,
-            environment=environment,
-            entrypoint=list(self.entrypoint) if self.entrypoint is not None else None,
-            command=list(self.command) if self.command is not None else None,
-            working_dir=self.working_dir,
-            labels=dict(self.labels),
-            stop_timeout=self.stop_timeout,
-        )
-        return data
+        """The ``DockerRun`` policy target of these settings alone (no stock arguments on top).
+
+        The same view :func:`containerkit.docker.run_view.docker_run` gives every caller; see there.
+        """
+        return docker_run(StockArgs(), self).policy
 
     def runtime_environment(self) -> dict[str, str]:
         """Literal env plus Secret/ConfigMap env values read from their files now (call at execute time)."""
@@ -229,7 +222,8 @@ def render_docker(
     secret_env: list[SecretEnv] = []
     for ref in references(spec):
         if ref.env:
-            secret_env.append(SecretEnv(ref.env, str(_ref_file(ref, secrets_dir, config_dir))))
+            path = str(_ref_file(ref, secrets_dir, config_dir))
+            secret_env.append(SecretEnv(ref.env, path, secret=isinstance(ref, SecretRef)))
     host_modes = {
         key: "host"
         for key, on in (

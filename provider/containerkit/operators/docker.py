@@ -27,7 +27,7 @@ import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from containerkit.operators.spec_params import spec_changes
 from containerkit.operators.versions import version_in
@@ -60,13 +60,13 @@ from airflow.providers.docker.exceptions import DockerContainerFailedSkipExcepti
 from airflow.providers.docker.operators.docker import DockerOperator, fetch_logs  # noqa: E402
 from airflow.sdk.exceptions import AirflowTaskTimeout  # noqa: E402
 from docker.errors import DockerException, NotFound  # noqa: E402
-from docker.types import LogConfig, Mount  # noqa: E402
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from containerkit.diagnostics.model import Diagnosis
     from containerkit.docker.run_settings import DockerRunSettings
+    from containerkit.docker.run_view import DockerRun
     from containerkit.spec import ConfigMapRef, ContainerSpec, Resources, SecretRef, SecurityProfile
 
 # Only what the class definitions need is imported above (the stock operator's own modules); the spec,
@@ -76,7 +76,6 @@ if TYPE_CHECKING:
 STAGING_DIR = "/run/containerkit"
 """Where staged files (TaskFlow payloads) appear: a per-container anonymous volume, removed with it."""
 
-MANAGED_LABEL = "containerkit.managed"
 _TEMPLATE_MARKERS = ("{{", "{%")
 _PARSE_TIME_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
 # Log lines the diagnosis quotes, in units of the diagnostics' LOG_TAIL_LINES; the stock operator already
@@ -96,14 +95,6 @@ class StagedFile:
     path: str
     content: bytes
     mode: int = 0o400
-
-
-class ContainerConfig(NamedTuple):
-    """The final container: ``create_container`` and ``create_host_config`` kwargs, and the policy view."""
-
-    create: dict[str, Any]
-    host: dict[str, Any]
-    policy: dict[str, Any]
 
 
 def _new_spec(**fields: Any) -> ContainerSpec:
@@ -212,7 +203,7 @@ class SecureDockerOperator(DockerOperator):
         self._run_labels: dict[str, str] = {}
         if not any(_templated(v) for v in (image, secrets_dir, config_dir)):
             # Parse time: fail DAG import under `enforce` for what is already known.
-            self.check_policy(self.container_config(self._stock_mounts(), runtime=False).policy)
+            self.check_policy(self.run_view().policy)
 
     # ------------------------------------------------------------------------------ settings
 
@@ -225,103 +216,38 @@ class SecureDockerOperator(DockerOperator):
         spec = self.spec if unchanged else self.spec.replace(image=self.image)
         return render_docker(spec, secrets_dir=self.secrets_dir, config_dir=self.config_dir)
 
-    def _stock_mounts(self) -> list[Mount]:
-        return [m if isinstance(m, Mount) or "Target" in m else Mount(**m) for m in self.mounts]
+    def run_view(self, target_mounts: Iterable[Any] | None = None, *, runtime: bool = False) -> DockerRun:
+        """The final container (create and host kwargs) and the one policy view of it.
 
-    def container_config(self, target_mounts: Iterable[Any], *, runtime: bool) -> ContainerConfig:
-        """``(create_container kwargs, create_host_config kwargs, policy data)`` of the final container.
-
-        Rendered settings first, then each stock parameter the user passed. ``runtime=False`` (parse time)
-        reads no files: env-form secrets and ``env_file`` are left out, secret env values stay redacted.
+        Built by :func:`containerkit.docker.run_view.docker_run`, the same merge lint and
+        ``task_policy`` use: rendered settings first, then each stock parameter the user passed.
+        ``runtime=False`` (parse time, lint) reads no files: env-form secrets and ``env_file`` are left
+        out, secret env values stay redacted. ``target_mounts`` defaults to the stock ``mounts``.
         """
-        from containerkit.docker.run_settings import REDACTED
+        from containerkit.docker.run_view import docker_run, stock_args
 
         settings = self.render_settings()
-        given = self._explicit
-        host: dict[str, Any] = settings.host_config_kwargs()
-        host["mounts"] = [*host["mounts"], *target_mounts]
-        host["auto_remove"] = False
-        host["cpu_shares"] = round(self.cpus * 1024)
-        for name in ("network_mode", "dns", "dns_search", "extra_hosts", "ipc_mode", "shm_size"):
-            value = getattr(self, name)
-            if value:
-                host[name] = value
-        if self.port_bindings:
-            host["port_bindings"] = self.port_bindings
-        if self.ulimits:
-            host["ulimits"] = self.ulimits
-        if self.device_requests:
-            host["device_requests"] = self.device_requests
-        if self.privileged:
-            host["privileged"] = True
-        if self.cap_add:
-            host["cap_add"] = sorted({*host.get("cap_add", ()), *self.cap_add})
-        if "mem_limit" in given and self.mem_limit is not None:
-            host["mem_limit"] = host["memswap_limit"] = self.mem_limit
-            host.pop("mem_reservation", None)
-        if self.log_opts_max_size is not None or self.log_opts_max_file is not None:
-            log_config = dict(host["log_config"]["Config"])
-            if self.log_opts_max_size is not None:
-                log_config["max-size"] = self.log_opts_max_size
-            if self.log_opts_max_file is not None:
-                log_config["max-file"] = str(self.log_opts_max_file)
-            host["log_config"] = LogConfig(type=LogConfig.types.JSON, config=log_config)
-
-        secret_env = {s.name: REDACTED for s in settings.secret_environment}
+        rendered_env = None
+        env_file: dict[str, str] = {}
         if runtime:
             rendered_env = settings.runtime_environment()
-            self._mask(rendered_env[name] for name in secret_env)
+            self._mask(rendered_env[s.name] for s in settings.secret_environment)
             env_file = self.unpack_environment_variables(self.env_file) if self.env_file else {}
-        else:
-            rendered_env = {**settings.environment, **secret_env}
-            env_file = {}
-        environment = {**rendered_env, **env_file, **self.environment, **self._private_environment}
-        user = self.user if "user" in given and self.user is not None else settings.user
-        create: dict[str, Any] = {
-            "image": self.image,
-            "command": self.format_command(self.command) if self.command is not None else settings.command,
-            "entrypoint": (
-                self.format_command(self.entrypoint) if self.entrypoint is not None else settings.entrypoint
-            ),
-            "user": user,
-            "working_dir": self.working_dir or settings.working_dir,
-            "environment": environment,
-            "labels": self._labels(settings.labels),
-            "name": self.container_name,
-            "ports": list(self.port_bindings),
-            "tty": self.tty,
-            "hostname": self.hostname,
-            "healthcheck": settings.healthcheck,
-            "stop_timeout": settings.stop_timeout,
-        }
-        if self.staged_files:
-            create["volumes"] = [STAGING_DIR]
-        policy = {
-            **{k: v for k, v in host.items() if k not in ("mounts", "log_config", "device_requests")},
-            "mounts": [dict(m) for m in host["mounts"]],
-            "log_config": {"Type": host["log_config"]["Type"], "Config": dict(host["log_config"]["Config"])},
-            "image": self.image if runtime or not _templated(self.image) else _PARSE_TIME_IMAGE,
-            "user": user,
-            "environment": {**environment, **secret_env},
-            "entrypoint": create["entrypoint"],
-            "command": create["command"],
-            "working_dir": create["working_dir"],
-            "labels": create["labels"],
-            "secret_env": [ref.env for ref in self.spec.secrets if ref.env],
-            "env_params": {name: "private_environment" for name in self._private_environment},
-        }
-        if "device_requests" in host:
-            policy["device_requests"] = [dict(d) for d in host["device_requests"]]
-        return ContainerConfig(create, host, policy)
+        image = self.image if runtime or not _templated(self.image) else _PARSE_TIME_IMAGE
+        stock = stock_args(
+            self, image=image, mounts=target_mounts, env_file=env_file, explicit=self._explicit
+        )
+        return docker_run(
+            stock,
+            settings,
+            rendered_environment=rendered_env,
+            run_labels=self._run_labels,
+            staging_dir=STAGING_DIR if self.staged_files else None,
+        )
 
-    def _labels(self, rendered: Mapping[str, str]) -> dict[str, str]:
-        labels: dict[str, str] = {MANAGED_LABEL: "true", **rendered}
-        if isinstance(self.labels, Mapping):
-            labels.update(self.labels)
-        elif self.labels:
-            labels.update({name: "" for name in self.labels})
-        labels.update(self._run_labels)
-        return labels
+    def container_config(self, target_mounts: Iterable[Any], *, runtime: bool) -> DockerRun:
+        """Deprecated name of :meth:`run_view` (kept for DAGs that call it)."""
+        return self.run_view(target_mounts, runtime=runtime)
 
     @staticmethod
     def _mask(values: Iterable[str]) -> None:
@@ -493,8 +419,9 @@ class SecureDockerOperator(DockerOperator):
         from containerkit.diagnostics.docker import diagnose_docker_error
         from containerkit.diagnostics.model import ContainerTaskFailed
 
-        create, host, policy = self.container_config(target_mounts, runtime=True)
-        self.check_policy(policy)
+        run = self.run_view(target_mounts, runtime=True)
+        create, host = run.create, run.host
+        self.check_policy(run.policy)
         self._check_secret_files(create.get("user"))
         try:
             self.container = self.cli.create_container(

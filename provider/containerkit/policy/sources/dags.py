@@ -2,8 +2,8 @@
 
 The folder is parsed with Airflow's own ``DagBag``; every task that is a ``KubernetesPodOperator`` or a
 ``DockerOperator`` (stock, containerkit's, ``@task.kubernetes``/``@task.docker``, any subclass) is
-rendered without a cluster or engine: ``build_pod_request_obj(dry_run=True)`` for pods, the operator's
-arguments in docker-py ``create_host_config`` form for Docker. Policy enforcement is switched off while
+rendered without a cluster or engine: ``build_pod_request_obj(dry_run=True)`` for pods, the one Docker
+run view (:mod:`containerkit.docker.run_view`) for Docker. Policy enforcement is switched off while
 the DAGs load so that a violating DAG is reported, not turned into an import error.
 """
 
@@ -25,7 +25,8 @@ from containerkit.policy.sources.located import SourceError
 
 # The attribute both containerkit operators expose (and ``task_policy`` reads) for per-task policy.
 EXEMPTIONS_ATTR = "policy_exemptions"
-RUN_SETTINGS_METHOD = "containerkit_run_settings"
+# The method a Docker operator with rendered settings offers for its one run view (see docker.run_view).
+RUN_VIEW_METHOD = "run_view"
 
 _LINE = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 
@@ -52,41 +53,18 @@ def task_exemptions(task: Any) -> dict[str, str]:
 
 
 def docker_run_settings(task: Any) -> dict[str, Any]:
-    """What a ``DockerOperator`` passes to the engine, in ``create_host_config`` keyword form."""
-    method = getattr(task, RUN_SETTINGS_METHOD, None)
+    """The ``DockerRun`` policy view of a ``DockerOperator`` task: the one run view, parse-time form.
+
+    A task that offers :data:`RUN_VIEW_METHOD` (``SecureDockerOperator``) merges its rendered settings
+    with its stock arguments; any other ``DockerOperator`` is read for exactly what the stock operator
+    sends (``cpus`` as ``cpu_shares``, a weight, never a CPU limit).
+    """
+    method = getattr(task, RUN_VIEW_METHOD, None)
     if callable(method):
-        rendered = method()
-        return dict(rendered) if isinstance(rendered, Mapping) else dict(vars(rendered))
-    config = getattr(task, "container_config", None)
-    stock_mounts = getattr(task, "_stock_mounts", None)
-    if callable(config) and callable(
-        stock_mounts
-    ):  # SecureDockerOperator: its final settings, parse-time form
-        return dict(config(stock_mounts(), runtime=False)[2])
-    env = dict(getattr(task, "environment", None) or {})
-    env.update(
-        getattr(task, "private_environment", None) or getattr(task, "_private_environment", None) or {}
-    )
-    cpus = getattr(task, "cpus", None)
-    # Stock DockerOperator passes ``cpu_shares=round(cpus * 1024)``: a relative weight under contention,
-    # not a limit (the container may use every core), so it must not read as ``nano_cpus`` (DKR-008).
-    shares = (
-        round(float(cpus) * 1024) if isinstance(cpus, int | float) and not isinstance(cpus, bool) else None
-    )
-    settings: dict[str, Any] = {
-        "image": getattr(task, "image", None),
-        "user": getattr(task, "user", None),
-        "environment": env,
-        "privileged": getattr(task, "privileged", False),
-        "cap_add": getattr(task, "cap_add", None),
-        "network_mode": getattr(task, "network_mode", None),
-        "ipc_mode": getattr(task, "ipc_mode", None),
-        "mem_limit": getattr(task, "mem_limit", None),
-        "cpu_shares": shares,
-        "mounts": [dict(m) for m in getattr(task, "mounts", None) or ()],
-        "shm_size": getattr(task, "shm_size", None),
-    }
-    return {k: v for k, v in settings.items() if v is not None}
+        return dict(method().policy)
+    from containerkit.docker.run_view import docker_run, stock_args
+
+    return dict(docker_run(stock_args(task)).policy)
 
 
 def _import_error(file: str, trace: str) -> SourceError:
