@@ -1,40 +1,40 @@
 """``SecureKubernetesPodOperator``: KubernetesPodOperator with hardened pods, policy and fast diagnoses.
 
 It subclasses the stock operator (every stock parameter keeps working: templating, deferrable mode,
-xcom, callbacks, durable reattach, ``pod_template_file``) and hooks in at these points of
-``apache-airflow-providers-cncf-kubernetes`` (pinned in :data:`SUPPORTED_CNCF_KUBERNETES`):
+xcom, callbacks, durable reattach, ``pod_template_file``). Where the stock provider has an extension
+point it is used (:class:`FinalPodPolicy`, a ``KubernetesPodOperatorCallback``, checks the final pod);
+every stock method still overridden, and why, is listed in :mod:`containerkit.operators.kubernetes_overrides`
+(a unit test pins each one's stock source). In short:
 
 * ``__init__`` renders a :class:`~containerkit.spec.ContainerSpec` (hardened profile, resource preset)
   as the base ``full_pod_spec`` and enforces policy on it at DAG parse time;
-* ``hook`` gives the xcom sidecar the spec's restricted security context and ``xs`` resources;
-* ``build_pod_request_obj`` enforces policy again on the *final* pod (after the stock merge, the xcom
-  sidecar and ``pod_mutation_hook``);
-* ``pod_manager.await_pod_start`` / the trigger stop at the first fatal diagnosis instead of waiting
-  ``startup_timeout_seconds``;
-* ``cleanup`` / ``trigger_reentry`` / ``on_kill`` read the evidence (status, events, log tail) before the
-  pod is deleted, and turn every failure into one :class:`~containerkit.diagnostics.ContainerTaskFailed`.
+* ``on_pod_manifest_created`` (callback) enforces policy again on the *final* pod (after the stock
+  merge, the xcom sidecar and ``pod_mutation_hook``), before the pod is created and so before any pull;
+* ``get_or_create_pod`` first deals with the pods earlier tries of the task instance left behind
+  (a killed worker): their evidence goes to this try's log, then they are deleted or re-attached;
+* the pod manager / the trigger stop at the first fatal diagnosis instead of waiting
+  ``startup_timeout_seconds`` (:mod:`containerkit.triggers.kubernetes`);
+* ``cleanup`` reads the evidence (status, events, log tail) before the pod is deleted; ``execute``,
+  ``trigger_reentry`` and ``resume_execution`` turn every failure into one
+  :class:`~containerkit.diagnostics.ContainerTaskFailed`
+  (:mod:`containerkit.diagnostics.kubernetes_evidence`).
 """
 
 from __future__ import annotations
 
 import copy
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from airflow.providers.cncf.kubernetes import __version__ as CNCF_KUBERNETES_VERSION
+from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 from airflow.providers.cncf.kubernetes.triggers.pod import KubernetesPodTrigger
-from airflow.providers.cncf.kubernetes.utils.pod_manager import (
-    PodLaunchTimeoutException,
-    PodManager,
-    PodPhase,
-)
+from airflow.providers.cncf.kubernetes.utils.pod_manager import PodManager
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
-from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
+    from containerkit.diagnostics.kubernetes_evidence import PodEvidence
     from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
     from containerkit.policy.model import Finding
     from containerkit.spec import ConfigMapRef, ContainerSpec, Resources, SecretRef, SecurityProfile
@@ -53,11 +54,11 @@ if TYPE_CHECKING:
 # renderer, policy, diagnostics and trigger modules load on first use, so importing this module for a
 # DAG file adds little on top of importing KubernetesPodOperator.
 
-__all__ = ["SUPPORTED_CNCF_KUBERNETES", "SecureKubernetesPodOperator"]
+__all__ = ["SUPPORTED_CNCF_KUBERNETES", "FinalPodPolicy", "SecureKubernetesPodOperator"]
 
 SUPPORTED_CNCF_KUBERNETES = ">=10.25.0,<10.26"
-"""The provider versions whose internals this module overrides (``await_pod_start``, ``cleanup``,
-``trigger_reentry``, the trigger's ``_wait_for_pod_start``). Widen only after re-reading them."""
+"""The provider versions whose internals this module overrides (listed, with their source hashes, in
+:mod:`containerkit.operators.kubernetes_overrides`). Widen only after re-reading them."""
 
 if not version_in(CNCF_KUBERNETES_VERSION, SUPPORTED_CNCF_KUBERNETES):
     raise ImportError(
@@ -71,6 +72,8 @@ XCOM_SIDECAR_PRESET = "xs"
 """Resource preset of the xcom sidecar (it only sleeps and cats one file)."""
 
 _TEMPLATED_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
+_ACTIVE_PHASES = ("Pending", "Running", "Unknown")
+_T = TypeVar("_T")
 
 
 class _SidecarHardeningHook(KubernetesHook):
@@ -85,29 +88,18 @@ class _SidecarHardeningHook(KubernetesHook):
         return super().get_xcom_sidecar_container_security_context() or self.sidecar_defaults[1]
 
 
-class _FailFastPodManager(PodManager):
-    async def await_pod_start(
-        self, pod: V1Pod, schedule_timeout: int = 120, startup_timeout: int = 120, check_interval: int = 1
-    ) -> None:
-        from containerkit.triggers.kubernetes import await_pod_start
+class FinalPodPolicy(KubernetesPodOperatorCallback):
+    """Policy on the final pod manifest, at the stock ``on_pod_manifest_created`` extension point.
 
-        async def read() -> Any:
-            return self.read_pod(pod)
+    The stock operator calls it, sync and deferrable, after ``build_pod_request_obj`` and before the
+    pod is created: a stock parameter, a pod template or ``pod_mutation_hook`` that weakens the pod,
+    or a templated image that renders to ``:latest``, is refused before anything is pulled.
+    """
 
-        async def events() -> Sequence[Any]:
-            return self.read_pod_events(pod).items or []
-
-        try:
-            await await_pod_start(
-                read_pod=read,
-                read_events=events,
-                log=self.log,
-                schedule_timeout=schedule_timeout,
-                startup_timeout=startup_timeout,
-                check_interval=check_interval,
-            )
-        finally:
-            self.stop_watching_events = True
+    @staticmethod
+    def on_pod_manifest_created(*, pod_request: V1Pod, operator: Any, **kwargs: Any) -> None:
+        if isinstance(operator, SecureKubernetesPodOperator):
+            operator.check_policy(pod_request, stage="run time (final pod after merge and pod_mutation_hook)")
 
 
 def check_pod(pod: V1Pod | Mapping[str, Any], **kwargs: Any) -> list[Finding]:
@@ -205,12 +197,17 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         self.fail_fast = fail_fast
         self.container_spec = self._make_spec(spec, resources, security, secret_refs, config_map_refs)
         self._diagnosis: Diagnosis | None = None
-        self._event_status: str | None = None
+        self._event: dict[str, Any] = {}
+        self._evidence: PodEvidence | None = None
+        if FinalPodPolicy not in self.callbacks:
+            # The final-pod policy check runs at the stock extension point, after the manifest is built
+            # (stock merge, xcom sidecar, pod_mutation_hook) and before anything is created.
+            self.callbacks = [*self.callbacks, FinalPodPolicy]
         if self.container_spec is not None:
             from containerkit.kubernetes.pod import full_pod_spec
 
             rendered = full_pod_spec(self.container_spec)
-            self._check_policy(self._with_env_vars(rendered), stage="DAG parse (rendered spec)")
+            self.check_policy(self._with_env_vars(rendered), stage="DAG parse (rendered spec)")
             if str(self.container_spec.image) == _TEMPLATED_IMAGE:
                 # The image comes from templating, pod_template_file or the user's full_pod_spec: the
                 # placeholder must not reach the pod (in the stock merge it would beat the template's).
@@ -255,7 +252,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
 
     # --- policy -------------------------------------------------------------------------------
 
-    def _check_policy(self, pod: V1Pod | Mapping[str, Any], *, stage: str) -> None:
+    def check_policy(self, pod: V1Pod | Mapping[str, Any], *, stage: str) -> None:
         from containerkit.policy.model import ObjectRef
 
         ref = ObjectRef(
@@ -301,6 +298,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         return hook
 
     def build_pod_request_obj(self, context: Context | None = None, *, dry_run: bool = False) -> V1Pod:
+        """The stock build, after the image pre-flight (so the merge and policy see the pinned image)."""
         if self.pin_image_digest and context is not None and not dry_run:
             from containerkit.hooks.preflight import preflight_image
 
@@ -311,9 +309,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
                 registry_conn_id=self.registry_conn_id,
                 task_id=self.task_id,
             )
-        pod = super().build_pod_request_obj(context, dry_run=dry_run)
-        self._check_policy(pod, stage="run time (final pod after merge and pod_mutation_hook)")
-        return pod
+        return super().build_pod_request_obj(context, dry_run=dry_run)
 
     def _base_image(self) -> str:
         """The base container's image as the stock merge resolves it: ``image``, else the templates'."""
@@ -352,7 +348,9 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
     def pod_manager(self) -> PodManager:
         if not self.fail_fast:
             return PodManager(kube_client=self.client, callbacks=self.callbacks)
-        return _FailFastPodManager(kube_client=self.client, callbacks=self.callbacks)
+        from containerkit.triggers.kubernetes import FailFastPodManager
+
+        return FailFastPodManager(kube_client=self.client, callbacks=self.callbacks)
 
     def defer(
         self, *, trigger: BaseTrigger, method_name: str, kwargs: Any = None, timeout: Any = None
@@ -363,98 +361,92 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             trigger = SecureKubernetesPodTrigger.from_trigger(trigger, fail_fast=self.fail_fast)
         return super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
-    # --- evidence and diagnosis ---------------------------------------------------------------
+    # --- entry points: every failure becomes one ContainerTaskFailed ---------------------------
 
-    def _read_remote(self, pod: V1Pod | None) -> V1Pod | None:
-        if pod is None or pod.metadata is None or not pod.metadata.name:
-            return None
-        try:
-            return self.client.read_namespaced_pod(pod.metadata.name, pod.metadata.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+    def execute(self, context: Context) -> Any:
+        self._evidence = None
+        return self._diagnosed(lambda: super(SecureKubernetesPodOperator, self).execute(context))
 
-    def _evidence(self, remote: V1Pod) -> tuple[list[Any], str | None]:
-        """The pod's events and the tail of the base container's log, best effort."""
-        from containerkit.diagnostics.kubernetes import LOG_TAIL_LINES
+    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
+        from containerkit.triggers.kubernetes import FAIL_FAST_KEY, diagnosis_from_dict
 
-        events: list[Any] = []
-        logs: str | None = None
-        try:
-            events = list(self.pod_manager.read_pod_events(remote).items or [])
-        except Exception as exc:
-            self.log.warning("Could not read the events of pod %s: %s", remote.metadata.name, exc)
-        try:
-            logs = self.client.read_namespaced_pod_log(
-                remote.metadata.name,
-                remote.metadata.namespace,
-                container=self.base_container_name,
-                tail_lines=LOG_TAIL_LINES,
-            )
-        except (ApiException, Exception) as exc:
-            self.log.debug("No log tail for pod %s: %s", remote.metadata.name, exc)
-        return events, logs if isinstance(logs, str) else None
-
-    def _diagnose(self, remote: V1Pod | None, in_flight: BaseException | None) -> Diagnosis:
-        """What went wrong: a fail-fast diagnosis, else one from the pod's evidence, else the exception."""
-        from containerkit.diagnostics.kubernetes import diagnose_pod
-        from containerkit.diagnostics.model import Diagnosis
-        from containerkit.triggers.kubernetes import FatalStartup
-
-        if isinstance(in_flight, FatalStartup):
-            return in_flight.diagnosis
-        if self._diagnosis is not None:
-            return self._diagnosis
-        timeout_cause = self._timeout_cause(in_flight)
-        found = None
-        evidence: tuple[str, ...] = ()
-        if remote is not None:
-            events, logs = self._evidence(remote)
-            found = diagnose_pod(remote, events, logs, container=self.base_container_name)
-            evidence = tuple(f"event {e.reason}: {e.message}" for e in events[-5:])
-        if timeout_cause and (found is None or found.transient):
-            cause, summary, fix = timeout_cause
-            state = f" ({found.cause}: {found.summary})" if found else ""
-            return Diagnosis(cause=cause, summary=summary + state, fix=fix, evidence=evidence)
-        if found is not None:
-            return found
-        message = str(in_flight) if in_flight else "the pod did not succeed"
-        phase = remote.status.phase if remote is not None and remote.status else "gone"
-        return Diagnosis(
-            cause="PodFailed",
-            summary=f"pod phase {phase}: {message.splitlines()[0] if message else ''}".strip(),
-            fix="read the pod events and task log above",
-            evidence=evidence,
+        self._event = dict(event)
+        self._evidence = None
+        if event.get(FAIL_FAST_KEY):
+            self._diagnosis = diagnosis_from_dict(event[FAIL_FAST_KEY])
+            self._fail_fast_reentry(event)
+        return self._diagnosed(
+            lambda: super(SecureKubernetesPodOperator, self).trigger_reentry(context, event)
         )
 
-    def _timeout_cause(self, in_flight: BaseException | None) -> tuple[str, str, str] | None:
-        from airflow.sdk.exceptions import AirflowTaskTimeout
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """``__fail__`` (the trigger timed out or crashed): the stock path leaves the pod; delete it first."""
+        from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 
-        if isinstance(in_flight, AirflowTaskTimeout) or self._event_status == "timeout":
-            from containerkit.diagnostics.timeouts import execution_timeout_diagnosis
-
-            cleaned, left = self._finish_action_outcome()
-            found = execution_timeout_diagnosis(self.execution_timeout, cleaned_up=cleaned, left_behind=left)
-            return (found.cause, found.summary, found.fix)
-        if isinstance(in_flight, PodLaunchTimeoutException):
-            return (
-                "StartupTimeout",
-                f"the pod did not start within {self.startup_timeout_seconds}s",
-                "read the pod events; raise startup_timeout_seconds if image pulls are slow",
+        if next_method != TRIGGER_FAIL_REPR:
+            return super().resume_execution(next_method, next_kwargs, context)
+        self._evidence = None
+        self._clean_after_trigger_failure(context)
+        return self._diagnosed(
+            lambda: super(SecureKubernetesPodOperator, self).resume_execution(
+                next_method, next_kwargs, context
             )
-        return None
+        )
 
-    def _finish_action_outcome(self) -> tuple[list[str], list[str]]:
-        """What ``on_finish_action`` does to a pod stopped while running: (cleaned up, left behind)."""
-        pod = self.pod
-        if pod is None or pod.metadata is None:
-            return ["no pod had been created yet"], []
-        action = str(getattr(self.on_finish_action, "value", self.on_finish_action))
-        name = f"pod {pod.metadata.namespace}/{pod.metadata.name}"
-        if action in ("delete_pod", "delete_active_pod"):
-            return [f"{name} deleted (on_finish_action={action})"], []
-        return [], [f"{name} kept (on_finish_action={action})"]
+    def _diagnosed(self, call: Callable[[], _T]) -> _T:
+        """Run ``call``; a failure after a pod existed leaves as ContainerTaskFailed with the diagnosis."""
+        from airflow.sdk.exceptions import AirflowTaskTerminated, TaskDeferred
+
+        from containerkit.diagnostics.model import ContainerTaskFailed
+
+        try:
+            return call()
+        except (TaskDeferred, ContainerTaskFailed, AirflowTaskTerminated):
+            raise
+        except BaseException as exc:
+            from airflow.providers.common.compat.sdk import AirflowSkipException
+
+            if isinstance(
+                exc, AirflowSkipException | KeyboardInterrupt | SystemExit
+            ) or not self._diagnosable(exc):
+                raise
+            raise self._fail(self._diagnose(exc)) from exc
+
+    def _diagnosable(self, exc: BaseException) -> bool:
+        """A pod was created (or the trigger watched one): the failure is the pod's, diagnose it."""
+        if self._killed:
+            return False  # on_kill already logged the evidence and removed the pod; stock error stays
+        if self.pod is not None or self._event or self._evidence is not None:
+            return True
+        from containerkit.diagnostics.kubernetes_evidence import exception_chain
+
+        return any(getattr(e, "diagnosis", None) is not None for e in exception_chain(exc))
+
+    def _diagnose(self, exc: BaseException | None) -> Diagnosis:
+        from containerkit.diagnostics.kubernetes_evidence import (
+            diagnose_failure,
+            read_evidence,
+            timeout_diagnosis,
+        )
+        from containerkit.triggers.kubernetes import FINAL_KEY, diagnosis_from_dict
+
+        evidence = self._evidence
+        if evidence is None and self.pod is not None:
+            evidence = read_evidence(self.client, self.pod, container=self.base_container_name)
+        known = self._diagnosis
+        if known is None and evidence is None and self._event.get(FINAL_KEY):
+            # The pod is gone (garbage-collected) by reentry: the trigger's final event says why it failed.
+            known = diagnosis_from_dict(self._event[FINAL_KEY])
+        timeout = timeout_diagnosis(
+            exc,
+            event_status=self._event.get("status"),
+            event_message=self._event.get("message"),
+            execution_timeout=self.execution_timeout,
+            startup_timeout_seconds=self.startup_timeout_seconds,
+            pod=self.pod or (evidence.pod if evidence is not None else None),
+            on_finish_action=self.on_finish_action,
+        )
+        return diagnose_failure(evidence, exc, timeout=timeout, known=known)
 
     def _fail(self, diagnosis: Diagnosis) -> ContainerTaskFailed:
         from containerkit.diagnostics.model import ContainerTaskFailed
@@ -462,7 +454,108 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         self.log.error("containerkit diagnosis:\n%s", diagnosis.render())
         return ContainerTaskFailed(diagnosis, where=f"task {self.task_id}")
 
-    # --- cleanup: evidence first, then the stock deletion, then one exception type -----------
+    # --- worker loss: pods of earlier tries ------------------------------------------------------
+
+    def get_or_create_pod(self, pod_request_obj: V1Pod, context: Context) -> V1Pod:
+        self._handle_earlier_tries(pod_request_obj.metadata.namespace, context)
+        return super().get_or_create_pod(pod_request_obj, context)
+
+    def _ti_pods(self, namespace: str, context: Context) -> list[V1Pod]:
+        """The unchecked pods of this task instance (any try), by the stock reattach labels."""
+        selector = self._build_find_pod_label_selector(context, exclude_checked=True)
+        return list(self.client.list_namespaced_pod(namespace=namespace, label_selector=selector).items or [])
+
+    def _handle_earlier_tries(self, namespace: str, context: Context) -> None:
+        """Worker loss: log the evidence of every pod an earlier try left, then delete it or re-attach.
+
+        At the start of a try no pod of its own exists yet, so every unchecked pod with this task
+        instance's labels (dag_id, task_id, run_id, map_index) was left by an earlier try whose process
+        died before its cleanup (``kill -9``, a lost node). The one still running is re-attached when
+        stock ``reattach_on_restart`` applies; every other is deleted per ``on_finish_action`` (a
+        running one is stopped, unless ``keep_pod``), and a kept one is labelled ``already_checked``
+        so that it is neither re-attached nor found again.
+        """
+        from containerkit.diagnostics.kubernetes_evidence import evidence_of
+
+        try:
+            pods = self._ti_pods(namespace, context)
+        except ApiException as exc:  # never fail a try over the search
+            self.log.warning("Could not look for pods of earlier tries: %s", exc)
+            return
+        if not pods:
+            return
+        active = [p for p in pods if _is_active(p)]
+        reattach = active[0].metadata.name if self.reattach_on_restart and len(active) == 1 else None
+        current = context["ti"].try_number
+        for pod in pods:
+            labels = pod.metadata.labels or {}
+            evidence = evidence_of(self.client, pod, container=self.base_container_name)
+            self.log.warning(
+                "Found a pod of an earlier try (try_number %s) of this task instance at the start of "
+                "try %s (its worker was lost?):\n%s",
+                labels.get("try_number", "?"),
+                current,
+                evidence.describe(),
+            )
+            if pod.metadata.name == reattach:
+                self.log.warning(
+                    "Re-attaching to pod %s/%s, still %s, as stock reattach_on_restart does: this try "
+                    "follows it to the end instead of starting a new pod",
+                    pod.metadata.namespace,
+                    pod.metadata.name,
+                    pod.status.phase if pod.status else "?",
+                )
+                continue
+            self._remove_earlier_pod(pod)
+
+    def _remove_earlier_pod(self, pod: V1Pod) -> None:
+        """Delete a pod nothing watches any more, per ``on_finish_action``; label a kept one checked.
+
+        The ``already_checked`` label goes on first: a deleted pod lingers while it terminates, and
+        the stock label search (reattach, ``find_pod``) must not find it again meanwhile.
+        """
+        name = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        action = str(getattr(self.on_finish_action, "value", self.on_finish_action))
+        self.patch_already_checked(pod, reraise=False)
+        if _is_active(pod) and action != "keep_pod":
+            self.log.warning("Deleting pod %s of an earlier try: nothing watches it any more", name)
+            try:
+                self.pod_manager.delete_pod(pod)
+            except ApiException as exc:  # never fail a try over a pod it does not own
+                self.log.warning("Could not delete pod %s of an earlier try: %s", name, exc)
+            return
+        if self.process_pod_deletion(pod, reraise=False):
+            self.log.warning("Deleted pod %s of an earlier try (on_finish_action=%s)", name, action)
+            return
+        self.log.warning(
+            "Kept pod %s of an earlier try (on_finish_action=%s), labelled already_checked: delete it "
+            "when done with it",
+            name,
+            action,
+        )
+
+    def _clean_after_trigger_failure(self, context: Context) -> None:
+        """The trigger timed out or crashed (``__fail__``): read this try's pod, then delete it per policy."""
+        from containerkit.diagnostics.kubernetes_evidence import evidence_of
+
+        namespace = self.namespace or self.hook.get_namespace() or "default"
+        try:
+            ours = [
+                p
+                for p in self._ti_pods(namespace, context)
+                if (p.metadata.labels or {}).get("try_number") == str(context["ti"].try_number)
+            ]
+        except ApiException as exc:
+            self.log.warning("Could not look for the pod of this try after the trigger failed: %s", exc)
+            return
+        for pod in ours:
+            self.pod = pod
+            self._evidence = evidence_of(self.client, pod, container=self.base_container_name)
+            if self._evidence is not None:
+                self.log.warning("The trigger failed; pod evidence:\n%s", self._evidence.describe())
+            self._remove_earlier_pod(pod)
+
+    # --- cleanup: evidence first, then the stock deletion ----------------------------------------
 
     def cleanup(
         self,
@@ -471,49 +564,28 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         xcom_result: dict[Any, Any] | None = None,
         context: Context | None = None,
     ) -> None:
-        if self._killed or (pod is None and remote_pod is None):
+        """Read the pod's evidence before the stock cleanup deletes it.
+
+        The diagnosis is made by the entry point the failure leaves through (:meth:`_diagnosed`),
+        from this evidence and the exception it catches, so nothing here depends on the caller's
+        exception state.
+        """
+        if self._killed or self.pod is None:
             # Killed: on_kill removed the pod. No pod: nothing was created (e.g. a policy violation).
             return super().cleanup(pod, remote_pod, xcom_result, context)
-        in_flight = sys.exc_info()[1]
-        # The stock code passes the pod as it was at creation on the failure path: read it again.
-        remote = self._read_remote(remote_pod or pod)
+        from containerkit.diagnostics.kubernetes_evidence import PodEvidence, evidence_of, read_pod
         from containerkit.usage.capture import record_pod_usage
 
+        # The stock code passes the pod as it was at creation on the failure path: read it again.
+        remote = read_pod(self.client, remote_pod or pod)
         record_pod_usage(self, remote)  # before the pod is deleted; never raises
-        succeeded = (
-            remote is not None and remote.status is not None and remote.status.phase == PodPhase.SUCCEEDED
-        )
-        diagnosis = None
-        if in_flight is not None or not succeeded:
-            diagnosis = self._diagnose(remote, in_flight)
-        try:
-            super().cleanup(pod, remote or remote_pod, xcom_result, context)
-        except AirflowSkipException:
-            raise
-        except AirflowException as exc:
-            raise self._fail(diagnosis or self._diagnose(remote, exc)) from exc
-        if (
-            in_flight is not None
-            and diagnosis is not None
-            and not isinstance(in_flight, AirflowSkipException)
-        ):
-            raise self._fail(diagnosis) from in_flight
-
-    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
-        from containerkit.diagnostics.model import ContainerTaskFailed
-        from containerkit.triggers.kubernetes import diagnosis_from_dict
-
-        self._event_status = event.get("status")
-        if event.get("diagnosis"):
-            self._diagnosis = diagnosis_from_dict(event["diagnosis"])
-            self._fail_fast_reentry(event)
-        try:
-            return super().trigger_reentry(context, event)
-        except (AirflowSkipException, ContainerTaskFailed):
-            raise
-        except AirflowException as exc:
-            remote = self._read_remote(self.pod)
-            raise self._fail(self._diagnose(remote, exc)) from exc
+        if remote is None:
+            self._evidence = None
+        elif remote.status is not None and remote.status.phase == "Succeeded":
+            self._evidence = PodEvidence(pod=remote, container=self.base_container_name)
+        else:
+            self._evidence = evidence_of(self.client, remote, container=self.base_container_name)
+        super().cleanup(pod, remote or remote_pod, xcom_result, context)
 
     def _fail_fast_reentry(self, event: dict[str, Any]) -> None:
         """The trigger stopped a pod that cannot start: log, delete per on_finish_action, raise."""
@@ -534,16 +606,21 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
 
     def on_kill(self) -> None:
         if self.pod is not None and not self._killed:
-            from containerkit.diagnostics.kubernetes import diagnose_pod
+            from containerkit.diagnostics.kubernetes_evidence import read_evidence
 
-            remote = self._read_remote(self.pod)
-            if remote is not None:
-                events, logs = self._evidence(remote)
-                found = diagnose_pod(remote, events, logs, container=self.base_container_name)
-                phase = remote.status.phase if remote.status else "?"
-                self.log.warning("Task killed; pod %s was %s", remote.metadata.name, phase)
-                for e in events:
+            evidence = read_evidence(self.client, self.pod, container=self.base_container_name)
+            if evidence is not None:
+                self.log.warning("Task killed; pod %s was %s", evidence.pod.metadata.name, evidence.phase)
+                for e in evidence.events:
                     self.log.info("Pod Event: %s - %s", e.reason, e.message)
-                if found:
-                    self.log.warning("containerkit diagnosis at kill:\n%s", found.render())
+                if evidence.diagnosis:
+                    self.log.warning("containerkit diagnosis at kill:\n%s", evidence.diagnosis.render())
         super().on_kill()
+
+
+def _is_active(pod: V1Pod) -> bool:
+    """Not finished: stock reattach follows such a pod; it is not evicted."""
+    status = pod.status
+    phase = status.phase if status is not None else None
+    reason = (status.reason or "").lower() if status is not None else ""
+    return (phase in _ACTIVE_PHASES or phase is None) and reason != "evicted"

@@ -1,4 +1,4 @@
-"""Fail-fast pod start-up, shared by the synchronous operator and its deferrable trigger.
+"""Fail-fast pod start-up (sync and deferrable adapters in one place) and the deferrable trigger.
 
 Stock KubernetesPodOperator waits ``startup_timeout_seconds`` (120 s) for a pod that can never start
 (a missing Secret key, an unschedulable request) and only fails early on some image pull messages.
@@ -6,6 +6,12 @@ Stock KubernetesPodOperator waits ``startup_timeout_seconds`` (120 s) for a pod 
 *fatal* :class:`~containerkit.diagnostics.model.Diagnosis` (see
 :func:`containerkit.diagnostics.kubernetes.is_fatal_startup`); transient problems (registry rate
 limits, network errors, a cluster autoscaler adding a node) keep waiting within the stock timeouts.
+:class:`FailFastPodManager` (the operator, sync) and :class:`FailFastAsyncPodManager` (the trigger)
+are the two adapters of that one loop.
+
+:class:`SecureKubernetesPodTrigger` also makes a deferred pod safe to lose track of: its final
+``failed`` event carries the pod's diagnosis (so a reentry whose pod is already gone still says why),
+and a user's cancel (mark failed / success, clear) logs the pod's evidence before it deletes the pod.
 """
 
 from __future__ import annotations
@@ -20,17 +26,35 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.triggers.pod import ContainerState, KubernetesPodTrigger
 from airflow.providers.cncf.kubernetes.utils.pod_manager import (
     AsyncPodManager,
+    OnFinishAction,
+    OnKillAction,
     PodLaunchFailedException,
     PodLaunchTimeoutException,
+    PodManager,
 )
 from airflow.triggers.base import TriggerEvent
 
 from containerkit.diagnostics.kubernetes import diagnose_pod, is_fatal_startup
+from containerkit.diagnostics.kubernetes_fields import LOG_TAIL_LINES
 from containerkit.diagnostics.model import Diagnosis
 
-__all__ = ["FatalStartup", "SecureKubernetesPodTrigger", "await_pod_start", "diagnosis_from_dict"]
+__all__ = [
+    "FailFastAsyncPodManager",
+    "FailFastPodManager",
+    "FatalStartup",
+    "SecureKubernetesPodTrigger",
+    "await_pod_start",
+    "diagnosis_from_dict",
+    "diagnosis_to_dict",
+]
 
 _BENIGN_WAITING = {"ContainerCreating", "PodInitializing"}
+
+FAIL_FAST_KEY = "diagnosis"
+"""Event key of a fail-fast stop's diagnosis: the pod can never start."""
+
+FINAL_KEY = "pod_diagnosis"
+"""Event key of the diagnosis of a pod the trigger saw fail (used when the pod is gone at reentry)."""
 
 
 class FatalStartup(PodLaunchFailedException):
@@ -118,7 +142,34 @@ async def await_pod_start(
         await asyncio.sleep(check_interval)
 
 
-class _FailFastAsyncPodManager(AsyncPodManager):
+class FailFastPodManager(PodManager):
+    """The synchronous operator's adapter of :func:`await_pod_start` (stock ``PodManager`` otherwise)."""
+
+    async def await_pod_start(
+        self, pod: Any, schedule_timeout: int = 120, startup_timeout: int = 120, check_interval: float = 1
+    ) -> None:
+        async def read() -> Any:
+            return self.read_pod(pod)
+
+        async def events() -> Sequence[Any]:
+            return self.read_pod_events(pod).items or []
+
+        try:
+            await await_pod_start(
+                read_pod=read,
+                read_events=events,
+                log=self.log,
+                schedule_timeout=schedule_timeout,
+                startup_timeout=startup_timeout,
+                check_interval=check_interval,
+            )
+        finally:
+            self.stop_watching_events = True
+
+
+class FailFastAsyncPodManager(AsyncPodManager):
+    """The trigger's adapter of :func:`await_pod_start` (stock ``AsyncPodManager`` otherwise)."""
+
     async def await_pod_start(
         self, pod: Any, schedule_timeout: int = 120, startup_timeout: int = 120, check_interval: float = 1
     ) -> None:
@@ -139,10 +190,14 @@ class _FailFastAsyncPodManager(AsyncPodManager):
 
 
 class SecureKubernetesPodTrigger(KubernetesPodTrigger):
-    """KubernetesPodTrigger that fails fast on pods that cannot start and ships the diagnosis.
+    """KubernetesPodTrigger that fails fast, ships its diagnosis, and deletes a cancelled pod with evidence.
 
-    The ``failed`` event of a fail-fast stop carries ``diagnosis`` (a dict) for
-    :meth:`SecureKubernetesPodOperator.trigger_reentry`.
+    * The ``failed`` event of a fail-fast stop carries ``diagnosis``; the ``failed`` event of a pod
+      that ran and failed carries ``pod_diagnosis`` (read by
+      :meth:`SecureKubernetesPodOperator.trigger_reentry` when the pod is gone by then).
+    * Cancelled by a user action (Airflow 3.3's triggerer calls :meth:`on_kill`): the pod's phase,
+      exit code, events and last log lines are logged, then the pod is deleted unless
+      ``on_kill_action`` or ``on_finish_action`` is ``keep_pod``.
     """
 
     def __init__(self, *args: Any, fail_fast: bool = True, **kwargs: Any) -> None:
@@ -164,7 +219,7 @@ class SecureKubernetesPodTrigger(KubernetesPodTrigger):
     @cached_property
     def pod_manager(self) -> AsyncPodManager:
         if self.fail_fast:
-            return _FailFastAsyncPodManager(async_hook=self.hook)
+            return FailFastAsyncPodManager(async_hook=self.hook)
         return AsyncPodManager(async_hook=self.hook)
 
     async def _wait_for_pod_start(self) -> ContainerState:
@@ -176,12 +231,85 @@ class SecureKubernetesPodTrigger(KubernetesPodTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async for event in super().run():
-            if self._fatal is not None and event.payload.get("status") == "failed":
-                event = TriggerEvent(
-                    {
-                        **event.payload,
-                        "message": self._fatal.render(),
-                        "diagnosis": diagnosis_to_dict(self._fatal),
-                    }
-                )
+            if event.payload.get("status") == "failed":
+                if self._fatal is not None:
+                    extra = {"message": self._fatal.render(), FAIL_FAST_KEY: diagnosis_to_dict(self._fatal)}
+                else:
+                    found = await self._final_diagnosis()
+                    extra = {FINAL_KEY: diagnosis_to_dict(found)} if found is not None else {}
+                event = TriggerEvent({**event.payload, **extra})
             yield event
+
+    async def _final_diagnosis(self) -> Diagnosis | None:
+        """What the failed pod shows now (status and log tail), in case it is gone at reentry."""
+        try:
+            pod = await self._get_pod()
+            logs = await self._log_tail()
+            return diagnose_pod(pod, (), logs, container=self.base_container_name)
+        except Exception as exc:  # the event goes out either way; the operator reads the pod itself
+            self.log.debug("No final diagnosis for pod %s: %s", self.pod_name, exc)
+            return None
+
+    async def _log_tail(self) -> str | None:
+        try:
+            lines = await self.hook.read_logs(
+                name=self.pod_name, namespace=self.pod_namespace, container_name=self.base_container_name
+            )
+        except Exception:
+            return None
+        # read_logs prefixes each line with its RFC 3339 timestamp.
+        return "\n".join(line.split(" ", 1)[-1] for line in lines[-LOG_TAIL_LINES:])
+
+    def _keeps_pod(self) -> str | None:
+        if self.on_kill_action == OnKillAction.KEEP_POD:
+            return "on_kill_action=keep_pod"
+        if self.on_finish_action == OnFinishAction.KEEP_POD:
+            return "on_finish_action=keep_pod"
+        return None
+
+    async def on_kill(self) -> None:
+        """A user cancelled the deferred task: log the pod's evidence, then delete it (unless kept)."""
+        if self._fired_event:
+            self.log.debug("Skipping on_kill: the trigger already fired its event.")
+            return
+        name = f"{self.pod_namespace}/{self.pod_name}"
+        try:
+            pod = await self._get_pod()
+            events = (await self.hook.get_pod_events(self.pod_name, self.pod_namespace)).items or []
+            logs = await self._log_tail()
+            code, oom, phase = _base_state(pod, self.base_container_name)
+            self.log.warning(
+                "Deferred task cancelled; pod %s was %s (container %s exit code %s, OOMKilled %s)",
+                name,
+                phase,
+                self.base_container_name,
+                code if code is not None else "-",
+                oom,
+            )
+            for e in events[-5:]:
+                self.log.info("Pod Event: %s - %s", e.reason, e.message)
+            self.log.info("Last log lines of pod %s:\n%s", name, logs or "(none)")
+        except Exception as exc:
+            self.log.warning("Could not read the evidence of pod %s before deleting it: %s", name, exc)
+        if kept := self._keeps_pod():
+            self.log.warning("Pod %s kept (%s): delete it yourself when done", name, kept)
+            return
+        self.log.info("Deleting pod %s (deferred task cancelled).", name)
+        try:
+            await self.hook.delete_pod(
+                name=self.pod_name,
+                namespace=self.pod_namespace,
+                grace_period_seconds=self.termination_grace_period,
+            )
+        except Exception:
+            self.log.exception("Unexpected error while deleting pod %s", name)
+
+
+def _base_state(pod: Any, container: str) -> tuple[int | None, bool, str]:
+    """(exit code, OOMKilled, pod phase) of the base container as far as the pod shows them."""
+    phase = str(pod.status.phase) if pod.status and pod.status.phase else "Unknown"
+    for cs in (pod.status.container_statuses if pod.status else None) or []:
+        term = cs.state.terminated if cs.name == container and cs.state else None
+        if term is not None:
+            return term.exit_code, term.reason == "OOMKilled", phase
+    return None, False, phase

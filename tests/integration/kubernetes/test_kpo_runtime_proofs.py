@@ -61,10 +61,17 @@ def test_write_to_read_only_root_fails_with_its_cause(
     )
     assert ti.state == "failed"
     assert isinstance(error, ContainerTaskFailed), error
-    assert error.diagnosis.cause == "NonZeroExit"
-    assert "exited with code 1" in error.diagnosis.summary
-    # The evidence carries the kernel's answer from the real container.
-    assert "Read-only file system" in str(error) and "/opt/report.csv" in str(error)
+    # The Docker diagnoser's cause id: a write outside the writable mounts under readOnlyRootFilesystem.
+    assert error.diagnosis.cause == "ReadOnlyFilesystem"
+    assert (
+        error.diagnosis.summary == "container base wrote to /opt/report.csv on the read-only root filesystem"
+    )
+    assert error.diagnosis.exit_code == 1
+    assert "Write scratch files to /tmp" in error.diagnosis.fix
+    # The evidence carries the kernel's answer from the real container, decoded (not "b'...'").
+    assert "log: OSError: [Errno 30] Read-only file system: '/opt/report.csv'" in error.diagnosis.evidence
+    assert "securityContext.readOnlyRootFilesystem=true" in error.diagnosis.evidence
+    assert not any(line.startswith("log: b'") for line in error.diagnosis.evidence)
     assert cluster.wait_for_no_pods(k8s_namespace, timeout=45) == []
 
 
