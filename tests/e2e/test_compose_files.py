@@ -120,3 +120,26 @@ def test_dev_secrets_script_never_rotates_existing_keys(tmp_path: Path) -> None:
     assert len(set(first.values())) == len(first), "every secret is its own random value"
     # Airflow uses a _CMD's output verbatim: a trailing newline would end up in the database name.
     assert not any(value.endswith("\n") for value in first.values())
+
+
+def test_compose_dag_table_in_docker_readme_matches_the_dag_tags() -> None:
+    """docker/README.md's table of what runs in compose is generated from dags/: it must be current."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts/compose_dags_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = (REPO / "docker/README.md").read_text()
+    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `88_")}
+    assert listed == {p.stem for p in (REPO / "dags").glob("88_*.py")}
+
+
+def test_every_airflow_service_uses_the_local_image_without_asking_a_registry(tmp_path: Path) -> None:
+    """The first `up` must not print registry errors for the project image, which exists only locally."""
+    cfg = json.loads(_compose_config(tmp_path, DEV_COMPOSE).stdout)["services"]
+    airflow = {name: svc for name, svc in cfg.items() if name.startswith(("airflow", "flower"))}
+    policies = {name: svc.get("pull_policy") for name, svc in airflow.items()}
+    assert policies == {n: ("missing" if n == "airflow-init" else "never") for n in airflow}, policies
+    assert "build" in airflow["airflow-init"] and len({svc["image"] for svc in airflow.values()}) == 1
+    assert cfg["redis"]["volumes"][0]["type"] == "volume" and cfg["redis"]["volumes"][0]["target"] == "/data"
