@@ -96,3 +96,41 @@ def test_pod_created_from_the_template_runs_its_image(
     assert base["image"] == TEMPLATE_IMAGE
     assert base["securityContext"]["runAsNonRoot"] is True
     assert base["resources"]["limits"]["memory"]
+
+
+@pytest.mark.parametrize("deferrable", [pytest.param(False, id="sync"), pytest.param(True, id="deferrable")])
+def test_a_templated_image_is_checked_after_rendering_and_before_the_pod_exists(
+    cluster: LocalCluster, k8s_namespace: str, python_image: str, run_dag: Any, deferrable: bool
+) -> None:
+    """``{{ params.tag }}`` renders to ``latest``: refused on the final pod, before any pod (or pull)."""
+    from airflow.sdk import DAG
+
+    from containerkit.operators.kubernetes import SecureKubernetesPodOperator
+    from containerkit.policy.enforce import PolicyViolation
+
+    failures: list[BaseException] = []
+    repository = python_image.rsplit(":", 1)[0]
+    with DAG(
+        f"kpo_templated_latest_{deferrable}",
+        schedule=None,
+        start_date=datetime.datetime(2026, 1, 1),
+        catchup=False,
+        params={"tag": "latest"},
+    ) as dag:
+        # Loads at parse: the image is only known once rendered.
+        SecureKubernetesPodOperator(
+            task_id="run",
+            namespace=k8s_namespace,
+            image=repository + ":{{ params.tag }}",
+            cmds=["python", "-c", "print('never runs')"],
+            deferrable=deferrable,
+            on_failure_callback=lambda context: failures.append(context["exception"]),
+        )
+    dagrun = run_dag(dag)
+    ti = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "run")
+    assert ti.state == "failed"
+    (error,) = failures
+    assert isinstance(error, PolicyViolation), repr(error)
+    assert "HRD-005" in str(error) and f"image '{repository}:latest' is untagged or :latest" in str(error)
+    assert "final pod" in str(error)
+    assert cluster.submitted("Pod", k8s_namespace) == []
