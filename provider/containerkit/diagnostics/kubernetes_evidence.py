@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from containerkit.diagnostics.kubernetes import diagnose_pod
-from containerkit.diagnostics.kubernetes_fields import LOG_TAIL_LINES
+from containerkit.diagnostics.kubernetes_fields import LOG_TAIL_LINES, base_container_state
 from containerkit.diagnostics.model import Diagnosis
 from containerkit.diagnostics.timeouts import execution_timeout_diagnosis
 
@@ -64,17 +64,7 @@ class PodEvidence:
 
     def base_state(self) -> tuple[int | None, bool, str]:
         """The base container's exit code, OOMKilled flag and state word (``running``, ``terminated`` …)."""
-        for cs in (self.pod.status.container_statuses if self.pod.status else None) or []:
-            if cs.name != self.container or cs.state is None:
-                continue
-            if cs.state.terminated is not None:
-                term = cs.state.terminated
-                return term.exit_code, term.reason == "OOMKilled", "terminated"
-            if cs.state.running is not None:
-                return None, False, "running"
-            if cs.state.waiting is not None:
-                return None, False, f"waiting ({cs.state.waiting.reason})"
-        return None, False, "not started"
+        return base_container_state(self.pod, self.container)
 
     def event_lines(self, last: int = 5) -> tuple[str, ...]:
         return tuple(f"event {e.reason}: {e.message}" for e in self.events[-last:])

@@ -75,3 +75,19 @@ def run_as_user(pod: Mapping[str, Any], name: str | None) -> int | None:
     pod_ctx = (pod.get("spec") or {}).get("securityContext") or {}
     user = container_ctx.get("runAsUser", pod_ctx.get("runAsUser"))
     return int(user) if user is not None else None
+
+
+def base_container_state(pod: Any, container: str) -> tuple[int | None, bool, str]:
+    """``container``'s exit code, OOMKilled flag and state (``running``, ``terminated``, ``waiting (..)``)."""
+    data = to_api_dict(pod) or {}
+    for cs in (data.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") != container:
+            continue
+        state = cs.get("state") or {}
+        if term := state.get("terminated"):
+            return term.get("exitCode"), term.get("reason") == "OOMKilled", "terminated"
+        if state.get("running") is not None:
+            return None, False, "running"
+        if waiting := state.get("waiting"):
+            return None, False, f"waiting ({waiting.get('reason')})"
+    return None, False, "not started"

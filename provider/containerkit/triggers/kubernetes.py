@@ -35,7 +35,7 @@ from airflow.providers.cncf.kubernetes.utils.pod_manager import (
 from airflow.triggers.base import TriggerEvent
 
 from containerkit.diagnostics.kubernetes import diagnose_pod, is_fatal_startup
-from containerkit.diagnostics.kubernetes_fields import LOG_TAIL_LINES
+from containerkit.diagnostics.kubernetes_fields import LOG_TAIL_LINES, base_container_state
 from containerkit.diagnostics.model import Diagnosis
 
 __all__ = [
@@ -142,6 +142,27 @@ async def await_pod_start(
         await asyncio.sleep(check_interval)
 
 
+async def _stop_at_fatal(
+    manager: Any,
+    read_pod: Callable[[], Awaitable[Any]],
+    read_events: Callable[[], Awaitable[Sequence[Any]]],
+    timeouts: tuple[float, float, float],
+) -> None:
+    """Both adapters: :func:`await_pod_start` on ``manager``'s reads, then stop its event watch."""
+    schedule_timeout, startup_timeout, check_interval = timeouts
+    try:
+        await await_pod_start(
+            read_pod=read_pod,
+            read_events=read_events,
+            log=manager.log,
+            schedule_timeout=schedule_timeout,
+            startup_timeout=startup_timeout,
+            check_interval=check_interval,
+        )
+    finally:
+        manager.stop_watching_events = True
+
+
 class FailFastPodManager(PodManager):
     """The synchronous operator's adapter of :func:`await_pod_start` (stock ``PodManager`` otherwise)."""
 
@@ -154,17 +175,7 @@ class FailFastPodManager(PodManager):
         async def events() -> Sequence[Any]:
             return self.read_pod_events(pod).items or []
 
-        try:
-            await await_pod_start(
-                read_pod=read,
-                read_events=events,
-                log=self.log,
-                schedule_timeout=schedule_timeout,
-                startup_timeout=startup_timeout,
-                check_interval=check_interval,
-            )
-        finally:
-            self.stop_watching_events = True
+        await _stop_at_fatal(self, read, events, (schedule_timeout, startup_timeout, check_interval))
 
 
 class FailFastAsyncPodManager(AsyncPodManager):
@@ -173,20 +184,13 @@ class FailFastAsyncPodManager(AsyncPodManager):
     async def await_pod_start(
         self, pod: Any, schedule_timeout: int = 120, startup_timeout: int = 120, check_interval: float = 1
     ) -> None:
+        async def read() -> Any:
+            return await self.read_pod(pod)
+
         async def events() -> Sequence[Any]:
             return (await self.read_pod_events(pod)).items or []
 
-        try:
-            await await_pod_start(
-                read_pod=lambda: self.read_pod(pod),
-                read_events=events,
-                log=self.log,
-                schedule_timeout=schedule_timeout,
-                startup_timeout=startup_timeout,
-                check_interval=check_interval,
-            )
-        finally:
-            self.stop_watching_events = True
+        await _stop_at_fatal(self, read, events, (schedule_timeout, startup_timeout, check_interval))
 
 
 class SecureKubernetesPodTrigger(KubernetesPodTrigger):
@@ -277,7 +281,8 @@ class SecureKubernetesPodTrigger(KubernetesPodTrigger):
             pod = await self._get_pod()
             events = (await self.hook.get_pod_events(self.pod_name, self.pod_namespace)).items or []
             logs = await self._log_tail()
-            code, oom, phase = _base_state(pod, self.base_container_name)
+            code, oom, _ = base_container_state(pod, self.base_container_name)
+            phase = pod.status.phase if pod.status and pod.status.phase else "Unknown"
             self.log.warning(
                 "Deferred task cancelled; pod %s was %s (container %s exit code %s, OOMKilled %s)",
                 name,
@@ -303,13 +308,3 @@ class SecureKubernetesPodTrigger(KubernetesPodTrigger):
             )
         except Exception:
             self.log.exception("Unexpected error while deleting pod %s", name)
-
-
-def _base_state(pod: Any, container: str) -> tuple[int | None, bool, str]:
-    """(exit code, OOMKilled, pod phase) of the base container as far as the pod shows them."""
-    phase = str(pod.status.phase) if pod.status and pod.status.phase else "Unknown"
-    for cs in (pod.status.container_statuses if pod.status else None) or []:
-        term = cs.state.terminated if cs.name == container and cs.state else None
-        if term is not None:
-            return term.exit_code, term.reason == "OOMKilled", phase
-    return None, False, phase
