@@ -375,9 +375,14 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         if event.get(FAIL_FAST_KEY):
             self._diagnosis = diagnosis_from_dict(event[FAIL_FAST_KEY])
             self._fail_fast_reentry(event)
-        return self._diagnosed(
+        result = self._diagnosed(
             lambda: super(SecureKubernetesPodOperator, self).trigger_reentry(context, event)
         )
+        if result is None and self.pod is None and self.do_xcom_push and event.get("status") == "success":
+            # The stock reentry returns None when the pod is gone: right for a task without a result,
+            # a silent loss of the return value otherwise (apache/airflow #73117). Fail: a retry recreates it.
+            raise self._fail(_result_lost(event))
+        return result
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         """``__fail__`` (the trigger timed out or crashed): the stock path leaves the pod; delete it first."""
@@ -616,6 +621,20 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
                 if evidence.diagnosis:
                     self.log.warning("containerkit diagnosis at kill:\n%s", evidence.diagnosis.render())
         super().on_kill()
+
+
+def _result_lost(event: Mapping[str, Any]) -> Diagnosis:
+    from containerkit.diagnostics.model import Diagnosis
+
+    name = f"{event.get('namespace')}/{event.get('name')}"
+    return Diagnosis(
+        cause="PodGone:result-lost",
+        summary=f"pod {name} succeeded (the trigger saw it) but was deleted before its XCom return value "
+        "was read",
+        fix="a retry runs the pod again; keep completed pods until Airflow reads them (check what deletes "
+        "them early: a pod GC or TTL policy, a node drain)",
+        evidence=(f"trigger event: status=success for pod {name}",),
+    )
 
 
 def _is_active(pod: V1Pod) -> bool:

@@ -102,6 +102,7 @@ async def _cancel_by_user_action(cluster: LocalCluster, namespace: str, name: st
     return time.monotonic() - cancelled
 
 
+XCOM_SCRIPT = "import json, pathlib; pathlib.Path('/airflow/xcom/return.json').write_text(json.dumps(1))"
 SLEEPER = "import time\nprint('deferred and busy', flush=True)\ntime.sleep(300)"
 
 
@@ -167,16 +168,26 @@ async def _final_event(trigger: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("script", "status"),
-    [("print('done')", "success"), ("import sys; print('bad row'); sys.exit(3)", "failed")],
+    ("script", "status", "xcom"),
+    [
+        pytest.param("print('done')", "success", False, id="succeeded"),
+        pytest.param(XCOM_SCRIPT, "success", True, id="succeeded-with-xcom"),
+        pytest.param("import sys; print('bad row'); sys.exit(3)", "failed", False, id="failed"),
+    ],
 )
 def test_a_reentry_whose_pod_is_gone_uses_the_triggers_final_event(
-    cluster: LocalCluster, k8s_namespace: str, python_image: str, airflow_db: Any, script: str, status: str
+    cluster: LocalCluster,
+    k8s_namespace: str,
+    python_image: str,
+    airflow_db: Any,
+    script: str,
+    status: str,
+    xcom: bool,
 ) -> None:
     from containerkit.diagnostics import ContainerTaskFailed
 
     context = _context()
-    op = _operator(k8s_namespace, python_image, script)
+    op = _operator(k8s_namespace, python_image, script, do_xcom_push=xcom)
     trigger = _defer(op, context)
     event = asyncio.run(_final_event(trigger))
     assert event["status"] == status
@@ -185,14 +196,17 @@ def test_a_reentry_whose_pod_is_gone_uses_the_triggers_final_event(
     op.pod_manager.delete_pod(op.pod)
     assert cluster.wait_for_no_pods(k8s_namespace, timeout=30) == []
 
-    resumed = _operator(k8s_namespace, python_image, script)
-    if status == "success":
+    resumed = _operator(k8s_namespace, python_image, script, do_xcom_push=xcom)
+    if status == "success" and not xcom:
         assert resumed.trigger_reentry(context, event) is None  # succeeded: not failed for a missing pod
         return
     with pytest.raises(ContainerTaskFailed) as failed:
         resumed.trigger_reentry(context, event)
     diagnosis = failed.value.diagnosis
+    if xcom:  # a succeeded task whose return value is lost is not a silent success (apache/airflow #73117)
+        assert diagnosis.cause == "PodGone:result-lost"
+        assert diagnosis.summary.startswith(f"pod {k8s_namespace}/{name} succeeded (the trigger saw it)")
+        return
     assert (diagnosis.cause, diagnosis.exit_code) == ("NonZeroExit", 3)
     assert diagnosis.summary == "container base exited with code 3"
     assert "log: bad row" in diagnosis.evidence
-    assert name in event["name"]
