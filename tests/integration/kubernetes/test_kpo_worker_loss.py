@@ -205,3 +205,52 @@ def test_a_running_pod_of_an_earlier_try_is_reattached_as_stock_does_and_the_log
     assert "lost try done" in out and "a new pod: not expected" not in out
     assert [p["metadata"]["name"] for p in cluster.submitted("Pod", k8s_namespace)] == [name]
     assert cluster.wait_for_no_pods(k8s_namespace, timeout=45) == []
+
+
+def test_pods_of_other_mapped_instances_are_not_touched(
+    cluster: LocalCluster,
+    k8s_namespace: str,
+    python_image: str,
+    run_dag: Any,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Map index 0 starts while index 1's pod runs: same dag/task/run labels, not an earlier try of 0."""
+    from airflow.sdk import DAG
+
+    from containerkit.operators.kubernetes import SecureKubernetesPodOperator
+
+    planted: list[str] = []
+
+    def start_a_sibling(context: Any) -> None:
+        task = context["task"]
+        pod = task.build_pod_request_obj(context)
+        pod.metadata.labels["map_index"] = "1"
+        pod.metadata.name = f"{pod.metadata.name}-sibling"
+        pod.spec.containers[0].args = ["-c", "import time; time.sleep(60)"]
+        task.pod_manager.create_pod(pod)
+        planted.append(pod.metadata.name)
+
+    with DAG(
+        "kpo_worker_loss_mapped", schedule=None, start_date=datetime.datetime(2026, 1, 1), catchup=False
+    ) as dag:
+        SecureKubernetesPodOperator.partial(
+            task_id="run",
+            namespace=k8s_namespace,
+            image=python_image,
+            cmds=["python"],
+            startup_check_interval_seconds=1,
+            base_container_status_polling_interval=0.2,
+            poll_interval=0.5,
+            pre_execute=start_a_sibling,
+        ).expand(arguments=[["-c", "print('index 0 ran')"]])
+    dagrun = run_dag(dag)
+    ti = next(ti for ti in dagrun.get_task_instances() if ti.task_id == "run")
+    out = "".join(capfd.readouterr())
+    assert ti.state == "success", out[-3000:]
+    (sibling,) = planted
+    assert "index 0 ran" in out and "earlier try" not in out
+    deadline = time.monotonic() + 45  # index 0's own pod is deleted as it ends
+    while len(cluster.pods(k8s_namespace)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [p["metadata"]["name"] for p in cluster.pods(k8s_namespace)] == [sibling]
+    assert (cluster.get("Pod", k8s_namespace, sibling) or {}).get("status", {}).get("phase") == "Running"
