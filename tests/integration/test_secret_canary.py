@@ -52,8 +52,11 @@ def secret_channels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (secrets_dir / "api").mkdir(parents=True)
     token = secrets_dir / "api" / "token"
     token.write_text(CANARY)
-    os.chown(token, 50000, 0) if os.geteuid() == 0 else None
-    token.chmod(0o440)
+    if os.geteuid() == 0:
+        os.chown(token, 50000, 0)  # what a secret agent does: owned by the task's uid, group 0, 0440
+        token.chmod(0o440)
+    else:  # without root the file cannot be given to uid 50000: readable by all, for this test only
+        token.chmod(0o444)
     secrets_dir.chmod(0o755)
     (secrets_dir / "api").chmod(0o755)
     monkeypatch.setenv(
