@@ -56,7 +56,8 @@ def _dag_file_traceback() -> TracebackType | None:
         frame = frame.f_back
     frames: list[FrameType] = []
     while frame is not None and len(frames) < _traceback_depth():
-        frames.append(frame)
+        if not frame.f_code.co_filename.startswith("<frozen importlib"):  # as CPython hides them on import
+            frames.append(frame)
         frame = frame.f_back
     tail: TracebackType | None = None
     for each in frames:  # innermost first: each becomes the caller of the previous

@@ -95,6 +95,7 @@ def test_the_import_error_shows_the_dag_files_line_and_no_containerkit_frames(
         frames = [(Path(m.group("file")).name, int(m.group("line"))) for m in FRAME.finditer(text)]
         assert frames[-1] == (name, line), text  # the innermost frame is the DAG file's line to fix
         assert len(frames) == int(depth), text
+        assert "<frozen importlib" not in text, text
         source = (dag_folder / name).read_text().splitlines()[line - 1].strip()
         assert f"    {source}\n" in text, text
         first = next(ln for ln in text.splitlines() if not ln.startswith((" ", "Traceback")))
