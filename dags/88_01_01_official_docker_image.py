@@ -114,7 +114,7 @@ def official_docker_image() -> None:
     def resolve_tag() -> dict[str, str]:
         """The digest behind the tag, on the connection's registry (mirrored there first if needed)."""
         from containerkit.hooks.image import ImageHook
-        from containerkit.hooks.reference import ImageName
+        from containerkit.hooks.image_reference import ImageName
 
         conn_id = get_current_context()["params"]["registry_conn_id"]
         hook = _registry_or_skip(conn_id)

@@ -252,7 +252,7 @@ def test_policy_is_enforced_at_parse_time_on_the_final_settings(python_image: st
         policy_mode="enforce",
         policy_exemptions={"DKR-001": "legacy image needs root to bind a socket; tracked in OPS-12"},
     )
-    assert op.container_config([], runtime=False).create["user"] == "0"
+    assert op.run_view().create["user"] == "0"
 
 
 def test_secrets_are_read_only_files_and_stay_out_of_logs_and_xcom(
@@ -321,6 +321,64 @@ def test_pin_image_digest_fails_before_any_container_is_created() -> None:
         op.execute(context={})  # type: ignore[arg-type]
     assert raised.value.diagnosis.cause == "ImagePull:unreachable"
     assert op.container is None
+
+
+def test_a_templated_image_is_checked_after_rendering_and_before_any_pull() -> None:
+    """Parse time saw the placeholder; the rendered ``:latest`` is refused before the pre-flight or a pull.
+
+    ``containerkit.invalid`` cannot resolve: a pull (or a pin) would end in ``ImagePull:unreachable``,
+    so the pinning error proves nothing was pulled, and no container exists. The rendered image goes
+    through the spec's reference check (a moving tag is refused there, naming the field and the fix).
+    """
+    from containerkit.errors import SpecError
+    from containerkit.operators.docker import SecureDockerOperator
+
+    op = SecureDockerOperator(
+        task_id="templated",
+        image="{{ params.image }}",
+        pin_image_digest=True,
+        policy_mode="enforce",
+        labels=LABELS,
+    )
+    op.render_template_fields({"params": {"image": "containerkit.invalid/app:latest"}})  # type: ignore[arg-type]
+    assert op.image == "containerkit.invalid/app:latest"
+    with pytest.raises(SpecError, match="moving tag") as raised:
+        op.execute(context={})  # type: ignore[arg-type]
+    assert raised.value.field == "image" and "containerkit.invalid/app:1.2.3" in str(raised.value)
+    assert op.container is None
+
+
+def test_mapped_task_with_partial_resources_runs_each_instance_with_the_preset(
+    python_image: str, run_dag: Callable[..., Any]
+) -> None:
+    """``partial(resources=...)`` survives the scheduler's deserialization; every instance gets the preset."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk import DAG
+    from airflow.utils.session import create_session
+
+    from containerkit.operators.docker import SecureDockerOperator
+    from containerkit.spec import RESOURCE_PRESETS
+
+    code = "print(open('/sys/fs/cgroup/memory/memory.limit_in_bytes').read().strip() + ' {}')"
+    with DAG("ck_dockerop_mapped", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+        SecureDockerOperator.partial(task_id="run", image=python_image, resources="xs", labels=LABELS).expand(
+            command=[["python", "-c", code.format(name)] for name in ("a", "b")]
+        )
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success"
+    with create_session() as session:
+        rows = session.scalars(
+            XComModel.get_many(
+                run_id=dag_run.run_id,
+                dag_ids=dag_run.dag_id,
+                task_ids="run",
+                key="return_value",
+                map_indexes=None,
+            )
+        ).all()
+        values = sorted(XComModel.deserialize_value(row) for row in rows)
+    limit = RESOURCE_PRESETS["xs"].memory_limit_bytes
+    assert values == [f"{limit} a", f"{limit} b"]
 
 
 def test_unsupported_docker_provider_version_is_refused_with_the_fix() -> None:

@@ -40,10 +40,20 @@ def test_stock_operator_dag_folder(tmp_path: Path) -> None:
     assert result.errors == []
     by_task = {(t.kind, t.obj.dag_id, t.obj.task_id) for t in result.targets}
     assert by_task == {("Pod", "stock_etl", "extract"), ("DockerRun", "stock_etl", "transform")}
-    ids = {(f.obj.task_id, f.rule_id) for f in result.findings}
-    assert {("extract", "HRD-005"), ("extract", "HRD-009"), ("extract", "PSS-R-003")} <= ids
-    assert {("transform", "DKR-006"), ("transform", "DKR-010"), ("transform", "DKR-001")} <= ids
-    assert ("extract", "HRD-008") not in ids  # honoured pod annotation suppression
+    by_rule: dict[str, set[str]] = {}
+    for f in result.findings:
+        by_rule.setdefault(str(f.obj.task_id), set()).add(f.rule_id)
+    # Exact sets per task: HRD-008 is absent from extract (honoured pod annotation suppression); DKR-008
+    # is present on transform (stock cpus is a cpu_shares weight, not a CPU limit).
+    assert by_rule == {
+        "extract": {
+            "HRD-001", "HRD-002", "HRD-003", "HRD-004", "HRD-005", "HRD-009",
+            "PSS-R-002", "PSS-R-003", "PSS-R-005", "PSS-R-006",
+        },
+        "transform": {
+            "DKR-001", "DKR-002", "DKR-003", "DKR-004", "DKR-006", "DKR-007", "DKR-008", "DKR-009", "DKR-010",
+        },
+    }  # fmt: skip
     assert all(f.obj.dag_id == "stock_etl" and f.obj.file.endswith("etl.py") for f in result.findings)
 
 

@@ -50,12 +50,12 @@ def test_secret_ref_path_on_docker_is_not_refused() -> None:
         secret_refs=[SecretRef("db", "password", path="/run/secrets/db/password")],
         policy_mode="enforce",
     )
-    assert op.spec.secrets[0].path == "/run/secrets/db/password"
+    assert op.container_spec.secrets[0].path == "/run/secrets/db/password"
 
 
 def test_secret_ref_env_on_docker_is_allowed_by_a_reasoned_exemption() -> None:
     op = _docker_with_env_secret(policy_exemptions={"DKR-014": "the vendor CLI reads only $DB_PASSWORD"})
-    assert [r.env for r in op.spec.secrets] == ["DB_PASSWORD"]
+    assert [r.env for r in op.container_spec.secrets] == ["DB_PASSWORD"]
 
 
 def test_secret_ref_env_exemption_without_a_reason_is_refused() -> None:

@@ -9,10 +9,10 @@ import pickle
 import pytest
 
 from containerkit.errors import SpecError
+from containerkit.hooks.image_reference import ImageName, is_loopback_host
 from containerkit.hooks.image_tags import check_tag, version_tags
 from containerkit.hooks.manifest import ImageConfig, Platform
 from containerkit.hooks.pull_secret import DockerConfigJson
-from containerkit.hooks.reference import ImageName, is_loopback_host
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -38,8 +38,9 @@ from typing import Any
 from containerkit.docker.run_view import StockArgs, docker_run
 from containerkit.errors import SpecError
 from containerkit.spec.container import ContainerSpec, references
+from containerkit.spec.key_refs import ConfigMapRef, SecretRef
 from containerkit.spec.quantity import parse_quantity
-from containerkit.spec.references import ConfigMapRef, SecretRef
+from containerkit.spec.security import TMP_DIR
 from containerkit.spec.volumes import (
     ConfigMapVolume,
     EmptyDir,
@@ -218,7 +219,7 @@ def render_docker(
     tmpfs: dict[str, str] = {}
     if profile.tmp_size_limit is not None:
         size = int(parse_quantity("security.tmp_size_limit", profile.tmp_size_limit, kind="bytes"))
-        tmpfs["/tmp"] = f"rw,nosuid,nodev,size={size},mode=1777"
+        tmpfs[TMP_DIR] = f"rw,nosuid,nodev,size={size},mode=1777"
     secret_env: list[SecretEnv] = []
     for ref in references(spec):
         if ref.env:

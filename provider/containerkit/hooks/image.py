@@ -22,8 +22,8 @@ from airflow.sdk import BaseHook
 
 from containerkit.errors import ContainerkitError, SpecError
 from containerkit.facts.secrets import secret_literal
+from containerkit.hooks.image_reference import ImageName
 from containerkit.hooks.image_tags import ImageTags, check_tag
-from containerkit.hooks.reference import ImageName
 
 if TYPE_CHECKING:
     from containerkit.hooks.registry import RegistryHook

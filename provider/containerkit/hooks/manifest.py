@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from containerkit.errors import SpecError
-from containerkit.hooks.reference import ImageName
+from containerkit.hooks.image_reference import ImageName
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -25,8 +25,8 @@ from typing import IO, Any
 
 from containerkit.errors import SpecError
 from containerkit.hooks.errors import RegistryError
+from containerkit.hooks.image_reference import ImageName
 from containerkit.hooks.manifest import Descriptor, Manifest
-from containerkit.hooks.reference import ImageName
 from containerkit.hooks.registry import RegistryHook
 
 log = logging.getLogger(__name__)

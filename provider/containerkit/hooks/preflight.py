@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from containerkit.diagnostics.model import ContainerTaskFailed, Diagnosis
 from containerkit.hooks.errors import RegistryError, RegistryRateLimited
-from containerkit.hooks.reference import ImageName
+from containerkit.hooks.image_reference import ImageName
 
 
 def pin_image(image: str, registry_conn_id: str | None, *, platform: str | None = None) -> str:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from containerkit.hooks.reference import DOCKER_HUB
+from containerkit.hooks.image_reference import DOCKER_HUB
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Secret

@@ -8,18 +8,10 @@ token (scoped per repository) or Basic; anonymous when the connection has no cre
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import tempfile
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
@@ -29,10 +21,9 @@ from containerkit.hooks import registry_connection as conn_fields
 from containerkit.hooks.errors import (
     ImageNotFound,
     RegistryError,
-    RegistryRateLimited,
     RegistryUnauthorized,
-    RegistryUnreachable,
 )
+from containerkit.hooks.image_reference import DOCKER_HUB, DOCKER_HUB_API_HOST, ImageName
 from containerkit.hooks.manifest import (
     IMAGE_MEDIA_TYPES,
     INDEX_MEDIA_TYPES,
@@ -46,220 +37,10 @@ from containerkit.hooks.manifest import (
     sha256_digest,
 )
 from containerkit.hooks.pull_secret import DockerConfigJson
-from containerkit.hooks.reference import DOCKER_HUB, DOCKER_HUB_API_HOST, ImageName, is_loopback_host
+from containerkit.hooks.registry_auth import RegistrySession, error_codes, rate_limited
+from containerkit.hooks.registry_connection import Credentials, RegistryEndpoint
 
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-
-
-@dataclass(frozen=True)
-class RegistryEndpoint:
-    """Where and how to reach one registry (no credentials here)."""
-
-    registry: str
-    base_url: str
-    verify: bool | str = True
-    timeout: float = conn_fields.DEFAULT_TIMEOUT
-
-    @classmethod
-    def anonymous_for(cls, registry: str) -> RegistryEndpoint:
-        """Loopback registries speak plain HTTP (as the Docker engine assumes); the rest HTTPS."""
-        scheme = "http" if is_loopback_host(registry) else "https"
-        host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
-        return cls(registry=registry, base_url=f"{scheme}://{host}")
-
-
-class _Credentials:
-    __slots__ = ("email", "password", "username")
-
-    def __init__(self, username: str, password: str, email: str | None) -> None:
-        self.username = username
-        self.password = password
-        self.email = email
-
-    @property
-    def static_token(self) -> str | None:
-        """A password without a username is used as a ready-made bearer token."""
-        return self.password if self.password and not self.username else None
-
-    def __repr__(self) -> str:
-        return f"_Credentials(username={self.username!r}, password=<redacted>)"
-
-
-class _Session:
-    """One registry's HTTP session with the challenge-driven auth state."""
-
-    def __init__(
-        self, endpoint: RegistryEndpoint, credentials: _Credentials | None, describe_auth: str
-    ) -> None:
-        self.endpoint = endpoint
-        self.credentials = credentials
-        self.describe_auth = describe_auth
-        self.http = requests.Session()
-        # verify is passed per request: requests lets REQUESTS_CA_BUNDLE override a Session's verify.
-        self.http.headers["User-Agent"] = "containerkit-registry-hook"
-        self._tokens: dict[tuple[str, ...], str] = {}
-        self._basic = False
-
-    def _auth_header(self, scope: tuple[str, ...]) -> str | None:
-        creds = self.credentials
-        if creds is not None and creds.static_token:
-            return f"Bearer {creds.static_token}"
-        if scope in self._tokens:
-            return f"Bearer {self._tokens[scope]}"
-        if self._basic and creds is not None:
-            raw = f"{creds.username}:{creds.password}".encode()
-            return "Basic " + base64.b64encode(raw).decode()
-        return None
-
-    def request(
-        self,
-        method: str,
-        url_or_path: str,
-        *,
-        image: str,
-        scope: tuple[str, ...] = (),
-        headers: Mapping[str, str] | None = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        url = urljoin(
-            self.endpoint.base_url + "/", url_or_path.lstrip("/") if "://" not in url_or_path else url_or_path
-        )
-        for attempt in range(2):
-            send = dict(headers or {})
-            auth = self._auth_header(scope)
-            if auth:
-                send["Authorization"] = auth
-            data = kwargs.get("data")
-            if attempt and data is not None and hasattr(data, "seek"):
-                data.seek(0)
-            try:
-                resp = self.http.request(
-                    method,
-                    url,
-                    headers=send,
-                    timeout=self.endpoint.timeout,
-                    verify=self.endpoint.verify,
-                    **kwargs,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise RegistryUnreachable(
-                    image,
-                    f"TLS handshake with {self.endpoint.base_url} failed ({_short(exc)})",
-                    "set the connection's ca_bundle to the CA that signed the registry certificate "
-                    "(or scheme=http for a plain-HTTP registry)",
-                ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                raise RegistryUnreachable(
-                    image,
-                    f"registry {self.endpoint.base_url} is unreachable ({type(exc).__name__})",
-                    "check the registry host/port and scheme in the connection, and the network path "
-                    "(proxy, firewall, DNS) from the worker",
-                ) from None
-            if resp.status_code == 401 and attempt == 0 and self._answer_challenge(resp, scope, image):
-                resp.close()
-                continue
-            return resp
-        return resp
-
-    def _answer_challenge(self, resp: requests.Response, scope: tuple[str, ...], image: str) -> bool:
-        creds = self.credentials
-        if creds is not None and creds.static_token:
-            return False
-        challenge = resp.headers.get("WWW-Authenticate", "")
-        kind, _, params_text = challenge.partition(" ")
-        params = dict(_CHALLENGE_PARAM.findall(params_text))
-        if kind.lower() == "basic":
-            if creds is None or self._basic:
-                return False
-            self._basic = True
-            return True
-        if kind.lower() != "bearer" or "realm" not in params:
-            return False
-        token = self._fetch_token(params, scope, image)
-        self._tokens[scope] = token
-        return True
-
-    def _fetch_token(self, params: Mapping[str, str], scope: tuple[str, ...], image: str) -> str:
-        query: list[tuple[str, str]] = []
-        if "service" in params:
-            query.append(("service", params["service"]))
-        for item in scope or ((params["scope"],) if "scope" in params else ()):
-            query.append(("scope", item))
-        creds = self.credentials
-        auth = (creds.username, creds.password) if creds is not None else None
-        try:
-            resp = self.http.get(
-                params["realm"],
-                params=query,
-                auth=auth,
-                timeout=self.endpoint.timeout,
-                verify=self.endpoint.verify,
-            )
-        except requests.exceptions.RequestException as exc:
-            raise RegistryUnreachable(
-                image,
-                f"token service {params['realm']} is unreachable ({type(exc).__name__})",
-                "make the registry's token realm reachable from the worker",
-            ) from None
-        if resp.status_code in (401, 403):
-            raise RegistryUnauthorized(
-                image,
-                f"the token service of {self.endpoint.registry} refused {self.describe_auth} "
-                f"(HTTP {resp.status_code})",
-                "check the username and password/token of the registry connection",
-                status=resp.status_code,
-            )
-        if resp.status_code == 429:
-            raise _rate_limited(image, resp, self.endpoint.registry)
-        if resp.status_code != 200:
-            raise RegistryError(
-                image, f"token service answered HTTP {resp.status_code}", "check the registry's token service"
-            )
-        body = resp.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise RegistryError(image, "token service answered without a token", "check the token service")
-        return str(token)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _error_codes(resp: requests.Response) -> str:
-    try:
-        errors = resp.json().get("errors") or []
-        return ",".join(str(e.get("code")) for e in errors if isinstance(e, Mapping)) or "no error code"
-    except ValueError:
-        return "no error body"
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def _rate_limited(image: str, resp: requests.Response, registry: str) -> RegistryRateLimited:
-    retry_after = _retry_after(resp)
-    when = f"retry after {retry_after:.0f}s" if retry_after is not None else "retry later"
-    return RegistryRateLimited(
-        image,
-        f"registry {registry} rate-limited the request (HTTP 429, {when})",
-        "authenticate with a registry connection (higher limits), mirror the image to a private "
-        f"registry, or {when}",
-        retry_after=retry_after,
-    )
 
 
 class RegistryHook(BaseHook):
@@ -283,8 +64,8 @@ class RegistryHook(BaseHook):
         super().__init__()
         self.registry_conn_id = registry_conn_id
         self._registry = registry
-        self._sessions: dict[str, _Session] = {}
-        self._bound: tuple[RegistryEndpoint, _Credentials | None] | None = None
+        self._sessions: dict[str, RegistrySession] = {}
+        self._bound: tuple[RegistryEndpoint, Credentials | None] | None = None
 
     # --- connection form (Airflow < 3.2 reads these; 3.2+ reads provider_info's conn-fields) ---
     @classmethod
@@ -316,7 +97,7 @@ class RegistryHook(BaseHook):
         return widgets
 
     # --- connection ---
-    def _load_endpoint(self) -> tuple[RegistryEndpoint, _Credentials | None]:
+    def _load_endpoint(self) -> tuple[RegistryEndpoint, Credentials | None]:
         if self._bound is not None:
             return self._bound
         if self.registry_conn_id is None:
@@ -324,66 +105,8 @@ class RegistryHook(BaseHook):
                 "registry_conn_id", None, "this call needs one registry", "pass registry= or a connection id"
             )
         conn = self.get_connection(self.registry_conn_id)
-        extra = conn.extra_dejson
-        host = (conn.host or "").strip()
-        if not host:
-            raise SpecError(
-                f"connection {self.registry_conn_id}.host",
-                host,
-                "empty",
-                "set the registry host (host[:port])",
-            )
-        parts = urlsplit(host if "://" in host else f"//{host}")
-        scheme = str(extra.get(conn_fields.EXTRA_SCHEME) or parts.scheme or "https").lower()
-        if scheme not in ("http", "https"):
-            raise SpecError(
-                f"connection {self.registry_conn_id}.extra.scheme",
-                scheme,
-                "unknown scheme",
-                "use https or http",
-            )
-        hostname = parts.hostname or ""
-        port = conn.port or parts.port
-        registry = f"{hostname}:{port}" if port else hostname
-        if registry.lower() in ("docker.io", "index.docker.io", DOCKER_HUB_API_HOST):
-            registry = DOCKER_HUB
-        api_host = DOCKER_HUB_API_HOST if registry == DOCKER_HUB else registry
-        endpoint = RegistryEndpoint(
-            registry=registry,
-            base_url=f"{scheme}://{api_host}",
-            verify=self._verify_option(extra),
-            timeout=float(extra.get(conn_fields.EXTRA_TIMEOUT) or conn_fields.DEFAULT_TIMEOUT),
-        )
-        creds = None
-        if conn.login or conn.password:
-            creds = _Credentials(conn.login or "", conn.password or "", extra.get(conn_fields.EXTRA_EMAIL))
-        self._bound = (endpoint, creds)
+        self._bound = conn_fields.read_connection(conn, self.registry_conn_id, self)
         return self._bound
-
-    def _verify_option(self, extra: Mapping[str, Any]) -> bool | str:
-        verify = extra.get(conn_fields.EXTRA_VERIFY, True)
-        if isinstance(verify, str):
-            verify = verify.strip().lower() not in ("false", "0", "no", "off")
-        bundle = extra.get(conn_fields.EXTRA_CA_BUNDLE)
-        if not verify:
-            return False
-        if not bundle:
-            return True
-        bundle = str(bundle)
-        if "-----BEGIN" in bundle:
-            fd, path = tempfile.mkstemp(prefix="ck-registry-ca-", suffix=".pem")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(bundle)
-            weakref.finalize(self, os.unlink, path)
-            return path
-        if not os.path.isfile(bundle):
-            raise SpecError(
-                f"connection {self.registry_conn_id}.extra.ca_bundle",
-                bundle,
-                "no such file",
-                "give the path of a PEM file readable by the worker, or paste the PEM text",
-            )
-        return bundle
 
     @property
     def registry(self) -> str:
@@ -411,7 +134,7 @@ class RegistryHook(BaseHook):
                 f"connection of {image.registry}",
             )
 
-    def _session(self, image: ImageName) -> _Session:
+    def _session(self, image: ImageName) -> RegistrySession:
         self.check_registry(image)
         if self.registry_conn_id is not None:
             endpoint, creds = self._load_endpoint()
@@ -420,7 +143,7 @@ class RegistryHook(BaseHook):
             endpoint, creds, who = RegistryEndpoint.anonymous_for(image.registry), None, "anonymous access"
         session = self._sessions.get(endpoint.registry)
         if session is None:
-            session = self._sessions[endpoint.registry] = _Session(endpoint, creds, who)
+            session = self._sessions[endpoint.registry] = RegistrySession(endpoint, creds, who)
         return session
 
     def get_conn(self) -> requests.Session:
@@ -456,12 +179,12 @@ class RegistryHook(BaseHook):
         return self._registry
 
     def _check(
-        self, resp: requests.Response, image: ImageName, session: _Session, what: str
+        self, resp: requests.Response, image: ImageName, session: RegistrySession, what: str
     ) -> requests.Response:
         status = resp.status_code
         if status < 300:
             return resp
-        codes = _error_codes(resp)
+        codes = error_codes(resp)
         registry = session.endpoint.registry
         if status in (401, 403):
             fix = (
@@ -486,7 +209,7 @@ class RegistryHook(BaseHook):
                 status=status,
             )
         if status == 429:
-            raise _rate_limited(str(image), resp, registry)
+            raise rate_limited(str(image), resp, registry)
         raise RegistryError(
             str(image),
             f"registry {registry} answered HTTP {status} ({codes}) to {what}",

@@ -16,8 +16,8 @@ from containerkit.errors import SpecError
 from containerkit.kubernetes.sidecars import HELPER_IMAGE
 from containerkit.spec.container import Container
 from containerkit.spec.extension import PodExtension
+from containerkit.spec.key_refs import SecretRef
 from containerkit.spec.names import check_absolute_path, check_dns_label
-from containerkit.spec.references import SecretRef
 from containerkit.spec.resources import SIDECAR_PRESET
 from containerkit.spec.security import SecurityProfile
 from containerkit.spec.volumes import VolumeMount

@@ -66,12 +66,12 @@ from kubernetes.client import (
 from containerkit.errors import SpecError
 from containerkit.kubernetes.manifests import dump_yaml, model
 from containerkit.spec.container import BASE_CONTAINER, Container, ContainerSpec, references
+from containerkit.spec.key_refs import ConfigMapRef, SecretRef
 from containerkit.spec.names import check_dns_label, check_dns_subdomain
 from containerkit.spec.probes import Probe
-from containerkit.spec.references import ConfigMapRef, SecretRef
 from containerkit.spec.resources import WORKER_PRESET
 from containerkit.spec.scheduling import Scheduling
-from containerkit.spec.security import SecurityProfile
+from containerkit.spec.security import TMP_DIR, SecurityProfile
 from containerkit.spec.volumes import (
     CONFIG_FILE_MODE,
     SECRET_FILE_MODE,
@@ -255,7 +255,7 @@ def _container(spec: ContainerSpec, c: ContainerSpec | Container, *, restart_alw
                 model(V1VolumeMount, name=volume_name, mount_path=ref.path, sub_path=ref.key, read_only=True)
             )
     if spec.security.writable_tmp:
-        mounts.append(model(V1VolumeMount, name="tmp", mount_path="/tmp"))
+        mounts.append(model(V1VolumeMount, name="tmp", mount_path=TMP_DIR))
     return model(
         V1Container,
         name=c.name,

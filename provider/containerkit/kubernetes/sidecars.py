@@ -18,10 +18,11 @@ from containerkit.errors import SpecError
 from containerkit.spec.container import Container
 from containerkit.spec.env import EnvVar
 from containerkit.spec.extension import PodExtension
+from containerkit.spec.key_refs import SecretRef
 from containerkit.spec.names import check_absolute_path, check_env_name
 from containerkit.spec.probes import Probe, Probes
-from containerkit.spec.references import SecretRef
 from containerkit.spec.resources import SIDECAR_PRESET
+from containerkit.spec.security import TMP_DIR
 from containerkit.spec.volumes import ConfigMapVolume, EmptyDir, VolumeMount
 
 GIT_SYNC_IMAGE = "registry.k8s.io/git-sync/git-sync:v4.4.0"
@@ -79,7 +80,7 @@ def git_sync(
         "git-sync",
         image,
         args=args,
-        env={"HOME": "/tmp"},
+        env={"HOME": TMP_DIR},
         secrets=secrets,
         mounts=[VolumeMount("git-sync", "/git", read_only=False)],
         resources=resources,

@@ -30,6 +30,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Literal
 
 from containerkit.operators.spec_params import spec_changes
+from containerkit.operators.templating import TEMPLATED_IMAGE, is_templated
 from containerkit.operators.versions import version_in
 
 SUPPORTED_DOCKER_PROVIDER = ">=4.6.1,<4.7"
@@ -76,8 +77,6 @@ if TYPE_CHECKING:
 STAGING_DIR = "/run/containerkit"
 """Where staged files (TaskFlow payloads) appear: a per-container anonymous volume, removed with it."""
 
-_TEMPLATE_MARKERS = ("{{", "{%")
-_PARSE_TIME_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
 # Log lines the diagnosis quotes, in units of the diagnostics' LOG_TAIL_LINES; the stock operator already
 # streamed every line to the task log.
 _DIAGNOSIS_LOG_TAILS = 5
@@ -103,10 +102,6 @@ def _new_spec(**fields: Any) -> ContainerSpec:
     return ContainerSpec(**fields)
 
 
-def _templated(value: object) -> bool:
-    return isinstance(value, str) and any(m in value for m in _TEMPLATE_MARKERS)
-
-
 class SecureDockerOperator(DockerOperator):
     """Run a command in a hardened, sized Docker container; fail with a Diagnosis; never leave it behind.
 
@@ -121,6 +116,8 @@ class SecureDockerOperator(DockerOperator):
     :param resources: a preset name (``"xs"`` .. ``"xl"``, default ``"s"``), a mapping of overrides
         (``{"preset": "m", "memory": "3Gi"}``) or :class:`~containerkit.spec.Resources`: hard memory
         (no swap), CPU (``nano_cpus``) and pids limits.
+    :param spec_resources: the same as ``resources``; :meth:`partial` stores ``resources`` under this
+        name, because a mapped task's serialized ``resources`` is read as Airflow's executor resources.
     :param security: ``"restricted"`` (default: uid 50000:0, read-only root, tmpfs /tmp, cap_drop ALL,
         no-new-privileges), ``"baseline"`` or a :class:`~containerkit.spec.SecurityProfile`.
     :param secret_refs: :class:`~containerkit.spec.SecretRef` keys, delivered as read-only file mounts of
@@ -152,6 +149,7 @@ class SecureDockerOperator(DockerOperator):
         image: str | None = None,
         spec: ContainerSpec | None = None,
         resources: str | Mapping[str, Any] | Resources | None = None,
+        spec_resources: str | Mapping[str, Any] | Resources | None = None,
         security: str | SecurityProfile | None = None,
         secret_refs: Sequence[SecretRef] | None = None,
         config_map_refs: Sequence[ConfigMapRef] | None = None,
@@ -183,11 +181,19 @@ class SecureDockerOperator(DockerOperator):
         self._explicit: frozenset[str] = frozenset(kwargs)
         super().__init__(image=image, mount_tmp_dir=mount_tmp_dir, auto_remove=auto_remove, **kwargs)
         check_timeout("execution_timeout", self.execution_timeout)
+        if spec_resources is not None:
+            if resources is not None:
+                from containerkit.errors import SpecError
+
+                raise SpecError(
+                    "spec_resources", spec_resources, "given together with resources", "pass only resources="
+                )
+            resources = spec_resources
         changes = spec_changes(
             resources=resources, security=security, secret_refs=secret_refs, config_map_refs=config_map_refs
         )
-        parse_image = _PARSE_TIME_IMAGE if _templated(image) else image
-        self.spec: ContainerSpec = (
+        parse_image = TEMPLATED_IMAGE if is_templated(image) else image
+        self.container_spec: ContainerSpec = (
             spec.replace(image=parse_image, **changes) if spec else _new_spec(image=parse_image, **changes)
         )
         self.secrets_dir = secrets_dir
@@ -201,9 +207,21 @@ class SecureDockerOperator(DockerOperator):
         self._kill_diagnosis: Diagnosis | None = None
         self._removed = False
         self._run_labels: dict[str, str] = {}
-        if not any(_templated(v) for v in (image, secrets_dir, config_dir)):
+        if not any(is_templated(v) for v in (image, secrets_dir, config_dir)):
             # Parse time: fail DAG import under `enforce` for what is already known.
             self.check_policy(self.run_view().policy)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:  # type: ignore[override]
+        """The stock ``partial`` (dynamic task mapping), with ``resources`` kept as the container's.
+
+        ``BaseOperator`` has a ``resources`` of its own (executor resources) and the scheduler
+        deserializes a mapped task's ``partial_kwargs["resources"]`` as one: a preset name or a
+        mapping of overrides there breaks the DAG's deserialization. It travels as ``spec_resources``.
+        """
+        if "resources" in kwargs:
+            kwargs["spec_resources"] = kwargs.pop("resources")
+        return super().partial(**kwargs)
 
     # ------------------------------------------------------------------------------ settings
 
@@ -212,8 +230,8 @@ class SecureDockerOperator(DockerOperator):
         from containerkit.docker.run_settings import render_docker
 
         # Before templating (lint, parse), a templated image stays the spec's parse-time placeholder.
-        unchanged = str(self.spec.image) == self.image or _templated(self.image)
-        spec = self.spec if unchanged else self.spec.replace(image=self.image)
+        unchanged = str(self.container_spec.image) == self.image or is_templated(self.image)
+        spec = self.container_spec if unchanged else self.container_spec.replace(image=self.image)
         return render_docker(spec, secrets_dir=self.secrets_dir, config_dir=self.config_dir)
 
     def run_view(self, target_mounts: Iterable[Any] | None = None, *, runtime: bool = False) -> DockerRun:
@@ -233,7 +251,7 @@ class SecureDockerOperator(DockerOperator):
             rendered_env = settings.runtime_environment()
             self._mask(rendered_env[s.name] for s in settings.secret_environment)
             env_file = self.unpack_environment_variables(self.env_file) if self.env_file else {}
-        image = self.image if runtime or not _templated(self.image) else _PARSE_TIME_IMAGE
+        image = self.image if runtime or not is_templated(self.image) else TEMPLATED_IMAGE
         stock = stock_args(
             self, image=image, mounts=target_mounts, env_file=env_file, explicit=self._explicit
         )
@@ -256,8 +274,11 @@ class SecureDockerOperator(DockerOperator):
         for value in values:
             mask_secret(value)
 
-    def check_policy(self, policy_data: Mapping[str, Any]) -> None:
-        """Evaluate the ``DockerRun`` rules on the final settings; raises under ``enforce``."""
+    def check_policy(self, policy_data: Mapping[str, Any], *, about: str | None = None) -> None:
+        """Evaluate the ``DockerRun`` rules on the final settings; raises under ``enforce``.
+
+        :param about: only the rules whose metadata names this topic (``policy.model.IMAGE``).
+        """
         from containerkit.policy.enforce import check_docker_run
         from containerkit.policy.model import ObjectRef
 
@@ -269,6 +290,7 @@ class SecureDockerOperator(DockerOperator):
             exemptions=self.policy_exemptions,
             where=f"task {dag_id}.{self.task_id}" if dag_id else f"task {self.task_id}",
             obj=obj,
+            about=about,
         )
 
     # ----------------------------------------------------------------------------- execution
@@ -289,6 +311,12 @@ class SecureDockerOperator(DockerOperator):
         self._normalize_mounts()
         from containerkit.hooks.preflight import preflight_image
 
+        if str(self.container_spec.image) == TEMPLATED_IMAGE:
+            # Templated: parse time saw only the placeholder. The image rules (pinning) run on the
+            # rendered reference now, before the pre-flight and before anything is pulled.
+            from containerkit.policy.model import IMAGE
+
+            self.check_policy(self.run_view().policy, about=IMAGE)
         try:
             self.image = preflight_image(
                 self.image,
@@ -469,7 +497,7 @@ class SecureDockerOperator(DockerOperator):
         if uid is None or gid is None or not self.secrets_dir:
             return  # a named user: its uid is only known inside the image
         unreadable: dict[str, str] = {}
-        for ref in self.spec.secrets:
+        for ref in self.container_spec.secrets:
             path = Path(self.secrets_dir, ref.secret, ref.key)
             if ref.path and path.is_file():  # a missing file fails the mount with its own error
                 why = unreadable_by(path, uid, gid)

@@ -15,16 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from containerkit.errors import SpecError
+from containerkit.operators.templating import is_templated
 
 if TYPE_CHECKING:
     from containerkit.diagnostics.model import Diagnosis
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TEMPLATE_MARKERS = ("{{", "{%")
-
-
-def _templated(value: object) -> bool:
-    return isinstance(value, str) and any(m in value for m in _TEMPLATE_MARKERS)
+_templated = is_templated
 
 
 def env_items(env: object) -> list[tuple[str, Any]]:

@@ -173,16 +173,25 @@ def check_docker_run(
     where: str,
     obj: ObjectRef | None = None,
     rule_sets: Sequence[str] | None = None,
+    about: str | None = None,
 ) -> list[Finding]:
-    """Evaluate rendered docker run settings and enforce the result; see :func:`enforce_findings`."""
+    """Evaluate rendered docker run settings and enforce the result; see :func:`enforce_findings`.
+
+    :param about: only the rules whose metadata names this topic (``Rule.about``, e.g. ``IMAGE``).
+    """
     effective = resolve_mode(mode)
     if effective == "off":
         validate_exemptions(exemptions)
         return []
     from containerkit.policy.engine import evaluate_docker_run
+    from containerkit.policy.model import REGISTRY
 
+    findings = evaluate_docker_run(data, obj=obj, rule_sets=rule_sets)
+    if about is not None:
+        wanted = {r.id for r in REGISTRY.about(about, "DockerRun")}
+        findings = [f for f in findings if f.rule_id in wanted]
     return enforce_findings(
-        evaluate_docker_run(data, obj=obj, rule_sets=rule_sets),
+        findings,
         mode=effective,
         where=where,
         exemptions=exemptions,

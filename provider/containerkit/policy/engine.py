@@ -12,7 +12,7 @@ import importlib.util
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from containerkit.policy.model import REGISTRY, Finding, ObjectRef, Rule, Severity, Target
+from containerkit.policy.model import CORE, REGISTRY, Finding, ObjectRef, Rule, Severity, Target
 from containerkit.policy.overrides import OVERRIDES
 from containerkit.policy.podspec import WORKLOAD_KEY, rebase
 from containerkit.policy.suppressions import IGNORE_ANNOTATION, pod_suppressions
@@ -20,7 +20,7 @@ from containerkit.policy.suppressions import IGNORE_ANNOTATION, pod_suppressions
 # Rule ids the engine itself emits about suppressions (registered in ``rules.meta``).
 SUPPRESSION_WITHOUT_REASON = "CK001"
 UNKNOWN_SUPPRESSION = "CK002"
-CORE_RULE_SET = "core"
+CORE_RULE_SET = CORE
 
 _loaded: set[str] = set()
 

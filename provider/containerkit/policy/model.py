@@ -12,6 +12,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+# The rule-set names, one constant each (``Rule.rule_set``, ``--rule-set``, reports, docs).
+CORE = "core"
+PSS_BASELINE = "pss-baseline"
+PSS_RESTRICTED = "pss-restricted"
+HARDENED = "hardened"
+DOCKERFILE = "dockerfile"
+COMPOSE = "compose"
+HELM_VALUES = "helm-values"
+
+IMAGE = "image"
+"""``Rule.about`` topic: the rule reads the image reference or how it is pulled. An operator whose image
+is only known after templating selects these by this metadata (never by words in a title)."""
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -94,6 +107,7 @@ class Rule:
     check: CheckFn = field(compare=False, repr=False)
     psa_check: str | None = None
     peers: dict[str, str] = field(default_factory=dict)
+    about: frozenset[str] = frozenset()
 
 
 def _documentation_rank(rule: Rule) -> int:
@@ -133,6 +147,10 @@ class Registry:
     def in_set(self, *rule_sets: str) -> list[Rule]:
         return [r for r in self._rules.values() if r.rule_set in rule_sets]
 
+    def about(self, topic: str, kind: str) -> list[Rule]:
+        """The loaded rules for targets of ``kind`` whose metadata names ``topic`` (e.g. :data:`IMAGE`)."""
+        return [r for r in self._rules.values() if topic in r.about and kind in r.targets]
+
 
 REGISTRY = Registry()
 
@@ -148,6 +166,7 @@ def rule(
     fix: str,
     psa_check: str | None = None,
     peers: dict[str, str] | None = None,
+    about: Iterable[str] = (),
 ) -> Callable[[CheckFn], CheckFn]:
     """Register ``fn`` as the check of a rule with this metadata."""
 
@@ -164,6 +183,7 @@ def rule(
                 check=fn,
                 psa_check=psa_check,
                 peers=dict(peers or {}),
+                about=frozenset(about),
             )
         )
         return fn

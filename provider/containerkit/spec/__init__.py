@@ -7,9 +7,9 @@ from containerkit.spec.container import BASE_CONTAINER, Container, ContainerSpec
 from containerkit.spec.env import EnvVar
 from containerkit.spec.extension import PodExtension
 from containerkit.spec.image import ImageRef, parse_image
+from containerkit.spec.key_refs import ConfigMapRef, SecretRef
 from containerkit.spec.logs import LogRotation
 from containerkit.spec.probes import Probe, Probes
-from containerkit.spec.references import ConfigMapRef, SecretRef
 from containerkit.spec.resources import DEFAULT_PRESET, RESOURCE_PRESETS, Resources
 from containerkit.spec.scheduling import (
     NodeRequirement,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from containerkit.errors import SpecError
 from containerkit.spec.env import EnvVar, coerce_env
 from containerkit.spec.image import ImageRef, parse_image
+from containerkit.spec.key_refs import ConfigMapRef, SecretRef
 from containerkit.spec.logs import LogRotation
 from containerkit.spec.names import (
     check_absolute_path,
@@ -26,10 +27,9 @@ from containerkit.spec.names import (
     check_unique,
 )
 from containerkit.spec.probes import Probes
-from containerkit.spec.references import ConfigMapRef, SecretRef
 from containerkit.spec.resources import SIDECAR_PRESET, Resources
 from containerkit.spec.scheduling import Scheduling
-from containerkit.spec.security import SecurityProfile
+from containerkit.spec.security import TMP_DIR, SecurityProfile
 from containerkit.spec.volumes import VOLUME_TYPES, EmptyDir, Volume, VolumeMount, coerce_mounts
 
 BASE_CONTAINER = "base"
@@ -317,7 +317,7 @@ class ContainerSpec:
                         "no volume with this name in the spec",
                         f"add it to volumes (known: {', '.join(sorted(known)) or 'none'})",
                     )
-                if self.security.writable_tmp and mount.path == "/tmp":
+                if self.security.writable_tmp and mount.path == TMP_DIR:
                     raise SpecError(
                         f"{_path(container, 'mounts')}[/tmp]",
                         mount.volume,

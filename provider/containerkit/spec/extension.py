@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from containerkit.spec.container import Container
 from containerkit.spec.env import EnvVar
-from containerkit.spec.references import SecretRef
+from containerkit.spec.key_refs import SecretRef
 from containerkit.spec.volumes import Volume, VolumeMount
 
 if TYPE_CHECKING:

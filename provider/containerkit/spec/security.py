@@ -21,6 +21,8 @@ Level = Literal["restricted", "baseline", "privileged"]
 AIRFLOW_UID = 50000
 AIRFLOW_GID = 0
 _SECCOMP = ("RuntimeDefault", "Localhost", "Unconfined")
+TMP_DIR = "/tmp"
+"""The writable scratch dir of a profile with ``tmp_size_limit`` (emptyDir / tmpfs), in every renderer."""
 
 
 @dataclass(frozen=True)

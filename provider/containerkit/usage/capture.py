@@ -267,7 +267,7 @@ def record_docker_usage(
 
 def _docker_requests(operator: Any) -> dict[str, str]:
     try:
-        resources = operator.spec.resources
+        resources = operator.container_spec.resources
         return {"cpu": resources.cpu_request, "memory": resources.memory_request}
     except Exception:
         return {}

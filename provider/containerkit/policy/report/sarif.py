@@ -24,7 +24,7 @@ from typing import Any
 
 from containerkit import __version__
 from containerkit.policy.lint import LintResult
-from containerkit.policy.model import Finding, Rule, Severity
+from containerkit.policy.model import PSS_BASELINE, PSS_RESTRICTED, Finding, Rule, Severity
 from containerkit.policy.report.common import artifact_uri, object_key, project_root, region
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -33,7 +33,7 @@ INFORMATION_URI = "https://github.com/containerkit/airflow-provider-containerkit
 SRCROOT = "%SRCROOT%"
 AUTOMATION_ID = "containerkit/lint/"
 _BASE_SEVERITY = {Severity.ERROR: 7.0, Severity.WARNING: 4.0, Severity.INFO: 1.0}
-_SET_BONUS = {"pss-baseline": 2.0, "pss-restricted": 1.0}
+_SET_BONUS = {PSS_BASELINE: 2.0, PSS_RESTRICTED: 1.0}
 SECRET_RULES = frozenset({"HRD-009", "HRD-014", "DKR-012", "DF-004", "CMP-008", "HLM-005"})
 
 

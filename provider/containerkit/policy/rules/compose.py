@@ -17,11 +17,11 @@ from typing import Any
 
 from containerkit.facts.secrets import secret_literal
 from containerkit.policy.image_pinning import image_parts
+from containerkit.policy.model import COMPOSE as RULE_SET
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.compose import KIND, ComposeService
 from containerkit.policy.sources.located import scoped
 
-RULE_SET = "compose"
 _rule = functools.partial(scoped, rule_set=RULE_SET, target=KIND)
 
 _INTERP = re.compile(

@@ -13,9 +13,8 @@ from typing import Any
 
 from containerkit.facts.secrets import secret_literal
 from containerkit.policy.image_pinning import image_parts
-from containerkit.policy.model import Severity, Violation, rule
+from containerkit.policy.model import HARDENED, IMAGE, Severity, Violation, rule
 
-HARDENED = "hardened"
 RUN = ("DockerRun",)
 DOCKER_SOCKET = "docker.sock"
 
@@ -247,6 +246,7 @@ def literal_secret_env(data: Mapping[str, Any]) -> Iterator[Violation]:
     severity=Severity.ERROR,
     rule_set=HARDENED,
     targets=RUN,
+    about=(IMAGE,),
     rationale="An untagged or :latest image is a different program on every pull.",
     fix="Reference an immutable version tag (best with its digest).",
 )

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 
 from containerkit.facts.secrets import secret_literal
 from containerkit.policy.image_pinning import image_parts
+from containerkit.policy.model import DOCKERFILE as RULE_SET
 from containerkit.policy.model import Severity, Violation
 from containerkit.policy.sources.dockerfile import (
     KIND,
@@ -37,7 +38,6 @@ from containerkit.policy.sources.dockerfile import (
 )
 from containerkit.policy.sources.located import scoped
 
-RULE_SET = "dockerfile"
 SERVICE_LABEL = "io.containerkit.service"
 
 _ARCHIVE = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst)$", re.IGNORECASE)

@@ -15,7 +15,7 @@ from typing import Any
 
 from containerkit.facts.secrets import secret_literal, secrets_in_text
 from containerkit.policy.image_pinning import image_parts
-from containerkit.policy.model import Severity, Violation, rule
+from containerkit.policy.model import HARDENED, IMAGE, Severity, Violation, rule
 from containerkit.policy.podspec import (
     ContainerRef,
     containers,
@@ -25,7 +25,6 @@ from containerkit.policy.podspec import (
     workload,
 )
 
-HARDENED = "hardened"
 POD = ("Pod",)
 HIGH_UID = 10000
 
@@ -149,6 +148,7 @@ def ephemeral_storage(pod: Mapping[str, Any]) -> Iterator[Violation]:
     severity=Severity.ERROR,
     rule_set=HARDENED,
     targets=POD,
+    about=(IMAGE,),
     peers={"checkov": "CKV_K8S_14", "kube-linter": "latest-tag", "polaris": "tagNotSpecified"},
     rationale="An untagged or :latest image is a different program on every pull: runs are not "
     "reproducible and a bad push reaches production unnoticed.",
@@ -169,6 +169,7 @@ def image_tag_pinned(pod: Mapping[str, Any]) -> Iterator[Violation]:
     severity=Severity.INFO,
     rule_set=HARDENED,
     targets=POD,
+    about=(IMAGE,),
     peers={"checkov": "CKV_K8S_43"},
     rationale="A tag can be moved; a digest cannot. Pinning by digest makes the run reproducible and "
     "immune to a re-pushed tag (containerkit's pin_image does this at run time).",
@@ -188,6 +189,7 @@ def image_digest(pod: Mapping[str, Any]) -> Iterator[Violation]:
     severity=Severity.WARNING,
     rule_set=HARDENED,
     targets=POD,
+    about=(IMAGE,),
     peers={
         "checkov": "CKV_K8S_15",
         "polaris": "pullPolicyNotAlways",

@@ -24,12 +24,12 @@ from typing import Any
 import yaml
 
 from containerkit.facts.secrets import secret_literal, value_secret
-from containerkit.policy.model import Severity, Violation
+from containerkit.policy.model import HARDENED, PSS_RESTRICTED, Severity, Violation
+from containerkit.policy.model import HELM_VALUES as RULE_SET
 from containerkit.policy.sources.helm_values import KIND, HelmValues
 from containerkit.policy.sources.located import scoped
 
-RULE_SET = "helm-values"
-POD_RULE_SETS = ("pss-restricted", "hardened")
+POD_RULE_SETS = (PSS_RESTRICTED, HARDENED)
 _rule = functools.partial(scoped, rule_set=RULE_SET, target=KIND)
 
 EXECUTORS = frozenset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from containerkit.policy.model import Severity, Violation, rule
+from containerkit.policy.model import CORE, Severity, Violation, rule
 
 ALL_KINDS = ("Pod", "DockerRun", "Dockerfile", "Compose", "HelmValues", "ConfigMap")
 
@@ -18,7 +18,7 @@ rule(
     "CK001",
     title="suppression-without-reason",
     severity=Severity.ERROR,
-    rule_set="core",
+    rule_set=CORE,
     targets=ALL_KINDS,
     rationale=(
         "Every weakening must be explicit and explained. A suppression without a reason hides a finding "
@@ -34,7 +34,7 @@ rule(
     "CK002",
     title="suppression-of-unknown-rule",
     severity=Severity.WARNING,
-    rule_set="core",
+    rule_set=CORE,
     targets=ALL_KINDS,
     rationale="A suppression naming a rule id that does not exist is usually a typo and suppresses nothing.",
     fix="Use an id listed by `containerkit rules`, or remove the suppression.",

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from containerkit.facts.pss import BASELINE_CAPABILITIES, RESTRICTED_CAPABILITIES
+from containerkit.policy.model import PSS_BASELINE as BASELINE
+from containerkit.policy.model import PSS_RESTRICTED as RESTRICTED
 from containerkit.policy.model import Severity, Violation, rule
 from containerkit.policy.overrides import overrides
 from containerkit.policy.podspec import (
@@ -30,8 +32,6 @@ from containerkit.policy.podspec import (
 )
 
 PSS_VERSION = "1.37"
-BASELINE = "pss-baseline"
-RESTRICTED = "pss-restricted"
 POD = ("Pod",)
 
 # sysctls: namespaced and isolated per pod (1.0 set + 1.27, 1.29, 1.32 and 1.37 additions).
