@@ -186,6 +186,7 @@ def test_a_canary_secret_surfaces_nowhere(
     assert (json.loads(docker_file) if isinstance(docker_file, str) else docker_file) == {"digest": DIGEST}
     assert xcoms["templated"] == {"conn": DIGEST, "var": DIGEST}
     assert f"env {DIGEST} file {DIGEST}" in logs
+    assert logs.count(DIGEST) >= 3  # the task logs hold the containers' output (the digests, not the value)
 
     # ... and the value itself is nowhere: logs, XComs, rendered template fields,
     assert CANARY not in logs
@@ -200,8 +201,12 @@ def test_a_canary_secret_surfaces_nowhere(
     # docker inspect of every task container (the Kubernetes one holds only the env the user chose),
     kept = docker_client.containers.list(all=True, filters={"label": "containerkit.test=canary"})
     assert len(kept) == 2
+    mounts = set()
     for container in kept:
-        assert CANARY not in json.dumps(docker_client.api.inspect_container(container.id)), container.name
+        inspect = docker_client.api.inspect_container(container.id)
+        assert CANARY not in json.dumps(inspect), container.name
+        mounts.update(m["Destination"] for m in inspect["Mounts"])
+    assert {"/run/secrets/api/token", "/run/containerkit"} <= mounts  # the file mount and the staged args
     pod_containers = docker_client.containers.list(
         all=True,
         filters={
