@@ -34,7 +34,6 @@ TEST_LABEL = "containerkit.test=reap"
 DAG_ID = "ck_reap_states"
 RUN = "manual__2026-12-02T00:00:00+00:00"  # label-unsafe (':' and '+'): pods carry its hashed form
 USER, PASSWORD = "reaper", "reaper-" + secrets.token_hex(8)
-IMAGE = os.environ.get("CONTAINERKIT_TEST_DEBIAN_IMAGE", "containerkit/base-debian:12")
 
 
 def _free_port() -> int:
@@ -172,7 +171,7 @@ def task_states(airflow_db: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def containers(docker_client: docker.DockerClient) -> Iterator[dict[str, Any]]:
+def containers(docker_client: docker.DockerClient, python_image: str) -> Iterator[dict[str, Any]]:
     """Started as each try's task container would be; every one is removed afterwards."""
     made: dict[str, Any] = {}
 
@@ -196,7 +195,7 @@ def containers(docker_client: docker.DockerClient) -> Iterator[dict[str, Any]]:
             "containerkit.map_index": str(map_index),
         }
         made[name] = docker_client.containers.run(
-            IMAGE,
+            python_image,
             command or ["sleep", "300"],
             detach=True,
             labels=labels,
@@ -360,7 +359,12 @@ def test_unreachable_api_and_bad_credentials_name_the_setting_and_remove_nothing
 
 
 def test_reap_pods_matches_the_stock_label_safe_run_id(
-    api_server: str, task_states: dict[str, Any], local_cluster: Any, k8s_namespace: str, tmp_path: Path
+    api_server: str,
+    task_states: dict[str, Any],
+    local_cluster: Any,
+    k8s_namespace: str,
+    tmp_path: Path,
+    python_image: str,
 ) -> None:
     """KPO pods carry label-safe ids (the run id hashed); a pod of any try of a live instance is kept."""
     from airflow.providers.cncf.kubernetes.pod_generator import make_safe_label_value
@@ -385,7 +389,7 @@ def test_reap_pods_matches_the_stock_label_safe_run_id(
             "metadata": {"name": name, "namespace": k8s_namespace, "labels": labels},
             "spec": {
                 "restartPolicy": "Never",
-                "containers": [{"name": "base", "image": IMAGE, "command": ["sleep", "300"]}],
+                "containers": [{"name": "base", "image": python_image, "command": ["sleep", "300"]}],
             },
         }
 
@@ -439,6 +443,7 @@ def test_the_reference_dag_reaps_through_its_connection(
     containers["start"]("live", "live", 1)
     host = api_server.removeprefix("http://")
     monkeypatch.setenv("AIRFLOW_CONN_CONTAINERKIT_AIRFLOW_API", f"http://{USER}:{PASSWORD}@{host}")
+    monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)  # pods: covered above
     path = Path(__file__).resolve().parents[2] / "dags/88_11_07_reap_orphaned_containers.py"
     dag = DagBag(str(path)).dags["88_11_07_reap_orphaned_containers"]
     run = dag.test(run_conf={"min_age_minutes": 0, "labels": [TEST_LABEL], "dry_run": False})
