@@ -98,8 +98,9 @@ def reap(
 
     Kept: anything younger than --min-age, anything whose task instance is running, deferred, queued,
     scheduled or restarting (a Docker container only for its current try), anything of a DAG this
-    Airflow does not know (unless --include-unknown-dags). Removed: the rest (containers kept with
-    auto_remove="never" too, once older than --min-age), after reading their exit code and OOM flag.
+    Airflow does not know (unless --include-unknown-dags). Removed: the rest (also containers and pods
+    kept with auto_remove="never" or keep_pod, once older than --min-age), after reading their exit code
+    and OOM flag.
     Exit codes: 0 done, 1 a removal failed, 2 bad settings or unreachable API, engine or cluster.
     """
     from containerkit.reap import (

@@ -14,8 +14,9 @@ asks Airflow's REST API which task instances are live, and removes the rest:
   deployment may share the engine or namespace);
 - every other one is removed, after its evidence (exit code, OOM flag, last log line) is read.
 
-A container kept on purpose (``auto_remove="never"`` or ``"success"`` for debugging) counts as left
-behind too once its task instance has finished: raise ``min_age`` to keep such containers longer.
+A container or pod kept on purpose (``auto_remove="never"``/``"success"``, ``on_finish_action=
+"keep_pod"``, for debugging) counts as left behind too once its task instance has finished: raise
+``min_age`` to keep those longer.
 
 :func:`reap` decides and acts; the ``containerkit reap`` command and the ``88_11_07`` reference DAG
 call it.
