@@ -129,3 +129,34 @@ def test_exception_in_the_function_fails_the_task_with_its_traceback(
     assert isinstance(error, ContainerTaskFailed)
     assert error.diagnosis.cause == "NonZeroExit"
     assert any("RuntimeError: no rows for partition 2026-01-01" in line for line in error.diagnosis.evidence)
+
+
+def test_mapped_decorated_task_with_resources_runs_each_instance_with_the_preset(
+    python_image: str, run_dag: Callable[..., Any]
+) -> None:
+    """``@task.secure_docker(resources="xs")`` + ``.expand()``: the preset name is not read as Airflow's
+    executor ``resources`` (that broke the DAG at definition); every mapped container gets the preset."""
+    from airflow.models.xcom import XComModel
+    from airflow.sdk import DAG, task
+    from airflow.utils.session import create_session
+
+    from containerkit.spec import RESOURCE_PRESETS
+
+    with DAG("ck_secure_docker_mapped", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+        @task.secure_docker(image=python_image, labels={LABEL: LABEL_VALUE}, resources="xs")
+        def limit(tag: str) -> str:
+            with open("/sys/fs/cgroup/memory/memory.limit_in_bytes") as fh:
+                return f"{fh.read().strip()} {tag}"
+
+        limit.expand(tag=["a", "b"])
+
+    dag_run = run_dag(dag)
+    assert dag_run.state == "success"
+    with create_session() as session:
+        query = XComModel.get_many(
+            run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids="limit", key="return_value"
+        )
+        values = sorted(XComModel.deserialize_value(row) for row in session.scalars(query).all())
+    memory = RESOURCE_PRESETS["xs"].memory_limit_bytes
+    assert values == [f"{memory} a", f"{memory} b"]
