@@ -16,6 +16,7 @@ from typing import IO, Any
 import requests
 from airflow.sdk import BaseHook
 
+from containerkit.diagnostics.causes import PullFailure, pull_failure_for_status
 from containerkit.errors import SpecError
 from containerkit.hooks import registry_connection as conn_fields
 from containerkit.hooks.errors import (
@@ -186,7 +187,8 @@ class RegistryHook(BaseHook):
             return resp
         codes = error_codes(resp)
         registry = session.endpoint.registry
-        if status in (401, 403):
+        failure = pull_failure_for_status(status)  # the one vocabulary (diagnostics.causes)
+        if failure is PullFailure.UNAUTHORIZED:
             fix = (
                 f"check the login and password/token of connection {self.registry_conn_id!r} and that the "
                 f"account may pull {image.repository}"
@@ -201,14 +203,14 @@ class RegistryHook(BaseHook):
                 fix,
                 status=status,
             )
-        if status == 404:
+        if failure is PullFailure.NOT_FOUND:
             raise ImageNotFound(
                 str(image),
                 f"{what} not found in registry {registry} (HTTP 404 {codes})",
                 "check the repository and tag (RegistryHook.list_tags lists tags) or push the image first",
                 status=status,
             )
-        if status == 429:
+        if failure is PullFailure.RATE_LIMITED:
             raise rate_limited(str(image), resp, registry)
         raise RegistryError(
             str(image),

@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from containerkit.diagnostics.causes import PullFailure, pull_failure_for_status
 from containerkit.hooks.errors import (
     RegistryError,
     RegistryRateLimited,
@@ -145,7 +146,8 @@ class RegistrySession:
                 f"token service {params['realm']} is unreachable ({type(exc).__name__})",
                 "make the registry's token realm reachable from the worker",
             ) from None
-        if resp.status_code in (401, 403):
+        failure = pull_failure_for_status(resp.status_code)
+        if failure is PullFailure.UNAUTHORIZED:
             raise RegistryUnauthorized(
                 image,
                 f"the token service of {self.endpoint.registry} refused {self.describe_auth} "
@@ -153,7 +155,7 @@ class RegistrySession:
                 "check the username and password/token of the registry connection",
                 status=resp.status_code,
             )
-        if resp.status_code == 429:
+        if failure is PullFailure.RATE_LIMITED:
             raise rate_limited(image, resp, self.endpoint.registry)
         if resp.status_code != 200:
             raise RegistryError(
