@@ -39,6 +39,7 @@ from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
 from containerkit.operators.spec_params import spec_changes
+from containerkit.operators.templating import TEMPLATED_IMAGE, is_templated
 from containerkit.operators.versions import version_in
 
 if TYPE_CHECKING:
@@ -71,7 +72,6 @@ if not version_in(CNCF_KUBERNETES_VERSION, SUPPORTED_CNCF_KUBERNETES):
 XCOM_SIDECAR_PRESET = "xs"
 """Resource preset of the xcom sidecar (it only sleeps and cats one file)."""
 
-_TEMPLATED_IMAGE = "containerkit.invalid/templated-image:rendered-at-run-time"
 _ACTIVE_PHASES = ("Pending", "Running", "Unknown")
 _T = TypeVar("_T")
 
@@ -208,7 +208,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
 
             rendered = full_pod_spec(self.container_spec)
             self.check_policy(self._with_env_vars(rendered), stage="DAG parse (rendered spec)")
-            if str(self.container_spec.image) == _TEMPLATED_IMAGE:
+            if str(self.container_spec.image) == TEMPLATED_IMAGE:
                 # The image comes from templating, pod_template_file or the user's full_pod_spec: the
                 # placeholder must not reach the pod (in the stock merge it would beat the template's).
                 rendered.spec.containers[0].image = None
@@ -233,7 +233,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             return spec.replace(**changes) if changes else spec
         if self.image is None and not changes:
             return None  # the pod comes from pod_template_file / full_pod_spec only: checked at run time
-        image = self.image if self.image and "{{" not in self.image else _TEMPLATED_IMAGE
+        image = self.image if self.image and not is_templated(self.image) else TEMPLATED_IMAGE
         return ContainerSpec(image=image, **changes)
 
     def _with_env_vars(self, rendered: V1Pod) -> V1Pod:
@@ -264,17 +264,16 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         )
         exemptions = dict(self.policy_exemptions)
         if stage.startswith("DAG parse") and (
-            "{{" in (self.image or "") or str(getattr(self.container_spec, "image", "")) == _TEMPLATED_IMAGE
+            is_templated(self.image) or str(getattr(self.container_spec, "image", "")) == TEMPLATED_IMAGE
         ):
             # The image is only known after templating or the merge with a pod template: its rules run
             # on the final pod.
             from containerkit.policy.engine import load_rules
-            from containerkit.policy.model import REGISTRY
+            from containerkit.policy.model import IMAGE, REGISTRY
 
             load_rules("Pod")
-            for rule in REGISTRY:
-                if rule.id not in exemptions and "Pod" in rule.targets and "image" in rule.title:
-                    exemptions[rule.id] = "image known at run time: checked on the final pod"
+            for rule in REGISTRY.about(IMAGE, "Pod"):
+                exemptions.setdefault(rule.id, "image known at run time: checked on the final pod")
         check_pod(
             pod,
             mode=self.policy_mode,
@@ -324,7 +323,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             for container in (template.spec.containers if template and template.spec else None) or []:
                 if container.name == self.base_container_name and container.image not in (
                     None,
-                    _TEMPLATED_IMAGE,
+                    TEMPLATED_IMAGE,
                 ):
                     return str(container.image)
         from containerkit.errors import SpecError
