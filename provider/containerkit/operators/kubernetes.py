@@ -69,8 +69,6 @@ if not version_in(CNCF_KUBERNETES_VERSION, SUPPORTED_CNCF_KUBERNETES):
         "containerkit release that supports it"
     )
 
-XCOM_SIDECAR_PRESET = "xs"
-"""Resource preset of the xcom sidecar (it only sleeps and cats one file)."""
 
 _ACTIVE_PHASES = ("Pending", "Running", "Unknown")
 _T = TypeVar("_T")
@@ -114,11 +112,10 @@ def _sidecar_defaults(profile: SecurityProfile) -> tuple[dict[str, Any], dict[st
     from containerkit.kubernetes.manifests import to_dict
     from containerkit.kubernetes.pod import render_pod
     from containerkit.spec import ContainerSpec
+    from containerkit.spec.resources import SIDECAR_PRESET  # the xcom sidecar only sleeps and cats a file
 
     pod = render_pod(
-        ContainerSpec(
-            image=PodDefaults.SIDECAR_CONTAINER.image, resources=XCOM_SIDECAR_PRESET, security=profile
-        ),
+        ContainerSpec(image=PodDefaults.SIDECAR_CONTAINER.image, resources=SIDECAR_PRESET, security=profile),
         name=None,
     )
     container = pod.spec.containers[0]
