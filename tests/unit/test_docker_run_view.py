@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 from airflow.providers.docker.operators.docker import DockerOperator
 
+from containerkit.docker.labels import MANAGED_LABEL
 from containerkit.docker.run_settings import REDACTED, render_docker
-from containerkit.docker.run_view import MANAGED_LABEL, StockArgs, docker_run, stock_args
+from containerkit.docker.run_view import StockArgs, docker_run, stock_args
 from containerkit.operators.docker import SecureDockerOperator
 from containerkit.policy.airflow_policy import check_task
 from containerkit.policy.engine import evaluate_docker_run

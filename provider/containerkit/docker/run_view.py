@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from containerkit.docker.labels import MANAGED_LABEL
+
 if TYPE_CHECKING:
     from containerkit.docker.run_settings import DockerRunSettings
 
-MANAGED_LABEL = "containerkit.managed"
-"""Label on every container a containerkit operator creates (rendered settings present)."""
 
 STOCK_PARAMS = (
     *("image", "user", "command", "entrypoint", "working_dir", "environment", "private_environment"),

@@ -29,6 +29,14 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Literal
 
+from containerkit.docker.labels import (
+    DAG_ID,
+    MAP_INDEX,
+    RUN_ID,
+    TASK_INSTANCE,
+    TRY_NUMBER,
+    task_instance_labels,
+)
 from containerkit.operators.spec_params import spec_changes
 from containerkit.operators.templating import TEMPLATED_IMAGE, is_templated
 from containerkit.operators.versions import version_in
@@ -297,13 +305,13 @@ class SecureDockerOperator(DockerOperator):
 
     def execute(self, context: Context) -> list[str] | str | None:
         ti = context.get("ti") if context else None
-        self._run_labels = {
-            "containerkit.dag_id": str(getattr(ti, "dag_id", getattr(self, "dag_id", "")) or ""),
-            "containerkit.task_id": self.task_id,
-            "containerkit.run_id": str(getattr(ti, "run_id", "") or ""),
-            "containerkit.try_number": str(getattr(ti, "try_number", "") or ""),
-            "containerkit.map_index": str(getattr(ti, "map_index", -1)),
-        }
+        self._run_labels = task_instance_labels(
+            str(getattr(ti, "dag_id", getattr(self, "dag_id", "")) or ""),
+            self.task_id,
+            str(getattr(ti, "run_id", "") or ""),
+            getattr(ti, "try_number", None),
+            getattr(ti, "map_index", -1),
+        )
         self._kill_diagnosis = None
         self._removed = False
         self._timeout_evidence: tuple[list[str], int | None] = ([], None)
@@ -340,19 +348,20 @@ class SecureDockerOperator(DockerOperator):
         from containerkit.diagnostics.docker import LOG_TAIL_LINES
 
         labels = self._run_labels
-        if not (labels["containerkit.dag_id"] and labels["containerkit.run_id"]):
+        if not (labels[DAG_ID] and labels[RUN_ID]):
             return
-        keys = ("containerkit.dag_id", "containerkit.task_id", "containerkit.run_id")
         try:
-            found = self.cli.containers(all=True, filters={"label": [f"{k}={labels[k]}" for k in keys]})
+            found = self.cli.containers(
+                all=True, filters={"label": [f"{k}={labels[k]}" for k in TASK_INSTANCE]}
+            )
         except Exception as exc:  # never fail a try over the search (e.g. an engine the client cannot reach)
             self.log.warning("Could not look for containers of earlier tries: %s", exc)
             return
         for summary in found:
             theirs = summary.get("Labels") or {}
-            if theirs.get("containerkit.try_number") == labels["containerkit.try_number"]:
+            if theirs.get(TRY_NUMBER) == labels[TRY_NUMBER]:
                 continue
-            if theirs.get("containerkit.map_index", "-1") != labels["containerkit.map_index"]:
+            if theirs.get(MAP_INDEX, "-1") != labels[MAP_INDEX]:
                 continue  # another mapped instance: alive or not, not ours
             short = summary["Id"][:12]
             try:
@@ -362,16 +371,14 @@ class SecureDockerOperator(DockerOperator):
                     "Container %s of earlier try %s was left behind (worker lost?): status %s, exit code "
                     "%s, OOMKilled %s; last log lines:\n%s",
                     short,
-                    theirs.get("containerkit.try_number", "?"),
+                    theirs.get(TRY_NUMBER, "?"),
                     state.get("Status"),
                     state.get("ExitCode"),
                     state.get("OOMKilled"),
                     tail.decode("utf-8", "replace").rstrip("\n"),
                 )
                 self.cli.remove_container(summary["Id"], force=True, v=True)
-                self.log.info(
-                    "Removed container %s of earlier try %s", short, theirs.get("containerkit.try_number")
-                )
+                self.log.info("Removed container %s of earlier try %s", short, theirs.get(TRY_NUMBER))
             except NotFound:
                 continue
             except DockerException as exc:

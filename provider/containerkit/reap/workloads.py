@@ -14,10 +14,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from containerkit.docker.labels import DAG_ID, MANAGED_LABEL, MAP_INDEX, RUN_ID, TASK_ID, TRY_NUMBER
 from containerkit.errors import ContainerkitError
 
-DOCKER_MANAGED = "containerkit.managed"
-DOCKER_PREFIX = "containerkit."
 KPO_MARKER = "kubernetes_pod_operator"
 LOG_TAIL = 5
 
@@ -97,14 +96,14 @@ class DockerWorkloads:
         from docker.errors import DockerException
 
         try:
-            found = self.client.containers(all=True, filters={"label": [f"{DOCKER_MANAGED}=true", *labels]})
+            found = self.client.containers(all=True, filters={"label": [f"{MANAGED_LABEL}=true", *labels]})
         except DockerException as exc:
             raise WorkloadSourceError(
                 f"cannot list containers on the Docker engine ({_short(exc)})"
             ) from None
         for summary in found:
             theirs: Mapping[str, str] = summary.get("Labels") or {}
-            ids = [theirs.get(DOCKER_PREFIX + k, "") for k in ("dag_id", "task_id", "run_id")]
+            ids = [theirs.get(k, "") for k in (DAG_ID, TASK_ID, RUN_ID)]
             if not all(ids):
                 continue  # a containerkit container outside a task run (e.g. dag.test of a lint job)
             yield Workload(
@@ -114,8 +113,8 @@ class DockerWorkloads:
                 dag_id=ids[0],
                 task_id=ids[1],
                 run_id=ids[2],
-                map_index=_index(theirs.get(DOCKER_PREFIX + "map_index")),
-                try_number=_int(theirs.get(DOCKER_PREFIX + "try_number"), None),
+                map_index=_index(theirs.get(MAP_INDEX)),
+                try_number=_int(theirs.get(TRY_NUMBER), None),
                 created=dt.datetime.fromtimestamp(int(summary.get("Created", 0)), dt.UTC),
                 status=str(summary.get("Status") or summary.get("State") or "unknown").lower(),
                 exact=True,
