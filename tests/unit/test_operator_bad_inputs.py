@@ -13,7 +13,7 @@ from containerkit.operators.docker import SecureDockerOperator
 from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.policy.enforce import PolicyViolation
 from containerkit.policy.model import REGISTRY, Severity
-from containerkit.spec import ConfigMapRef, SecretRef
+from containerkit.spec import ConfigMapRef, SecretRef, VolumeMount
 
 IMAGE = "registry.example.com/team/etl:1.4.2"
 
@@ -250,6 +250,22 @@ SPEC_ERRORS: list[tuple[str, str, Any, str]] = [
         {"security": "superuser"},
         "security='superuser': unknown security profile. Fix: use 'restricted' (default), 'baseline', or "
         "SecurityProfile.unrestricted(reason=...)",
+    ),
+    (
+        "containerkit VolumeMount in stock mounts",
+        D,
+        {"mounts": [VolumeMount("data", "/data")]},
+        "mounts[0]=VolumeMount(volume='data', path='/data', read_only=None, sub_path=None): a containerkit "
+        "VolumeMount needs its volume, which stock mounts cannot carry. Fix: pass spec=ContainerSpec(image, "
+        "volumes=[...], mounts=[VolumeMount(...)]), or use docker.types.Mount(target='/data', source='name', "
+        "type='volume')",
+    ),
+    (
+        "stock mounts entry of another type",
+        D,
+        {"mounts": ["/data:/data"]},
+        "mounts[0]='/data:/data': not a docker.types.Mount (got str). Fix: use "
+        "docker.types.Mount(target='/data', source='name', type='volume')",
     ),
     (
         "unknown policy mode",

@@ -179,9 +179,15 @@ class SecureDockerOperator(DockerOperator):
             raise SpecError(
                 "image", image, "a container task needs an image", "pass image='repo:tag' or spec="
             )
-        from containerkit.operators.validation import check_common, check_env, check_timeout
+        from containerkit.operators.validation import (
+            check_common,
+            check_docker_mounts,
+            check_env,
+            check_timeout,
+        )
 
         check_common(image=image, secret_refs=secret_refs, config_map_refs=config_map_refs)
+        check_docker_mounts("mounts", kwargs.get("mounts"))
         check_env("environment", kwargs.get("environment"))
         check_env("private_environment", kwargs.get("private_environment"))
         check_timeout("stop_timeout", stop_timeout)

@@ -51,6 +51,32 @@ def check_env(param: str, env: object) -> None:
         check_env_name(f"{param}[{name!r}]", name)
 
 
+def check_docker_mounts(param: str, mounts: object) -> None:
+    """Stock ``mounts`` takes docker-py ``Mount`` objects (or their dict form), never a containerkit
+    ``VolumeMount``: that one needs its volume, so it goes in ``spec=``."""
+    if mounts is None:
+        return
+    if isinstance(mounts, str | bytes | Mapping) or not isinstance(mounts, Iterable):
+        raise SpecError(param, mounts, "expected a list of docker.types.Mount", f"use {param}=[Mount(...)]")
+    for i, mount in enumerate(mounts):
+        if isinstance(mount, Mapping):  # docker.types.Mount is a dict
+            continue
+        if type(mount).__name__ == "VolumeMount":
+            raise SpecError(
+                f"{param}[{i}]",
+                mount,
+                "a containerkit VolumeMount needs its volume, which stock mounts cannot carry",
+                "pass spec=ContainerSpec(image, volumes=[...], mounts=[VolumeMount(...)]), or use "
+                "docker.types.Mount(target='/data', source='name', type='volume')",
+            )
+        raise SpecError(
+            f"{param}[{i}]",
+            mount,
+            f"not a docker.types.Mount (got {type(mount).__name__})",
+            "use docker.types.Mount(target='/data', source='name', type='volume')",
+        )
+
+
 def check_timeout(param: str, value: object) -> None:
     """A timeout must be a positive number of seconds (or a positive ``timedelta``); ``None`` means unset."""
     if value is None:
