@@ -96,10 +96,8 @@ def _stems() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def dags(airflow_db: Path) -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(DAGS))
+def dags(reference_dagbag: Any) -> dict[str, Any]:
+    bag = reference_dagbag
     assert not bag.import_errors, bag.import_errors
     return {Path(d.fileloc).stem: d for d in bag.dags.values()}
 

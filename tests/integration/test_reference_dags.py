@@ -40,11 +40,10 @@ DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
 
 
 @pytest.fixture(scope="module")
-def bag(airflow_db: Path) -> Any:
-    RUNNER._docker_status()  # points CONTAINERKIT_*_IMAGE at the local air-gapped bases when present
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(str(DAGS))
+def bag(reference_dagbag: Any) -> Any:
+    # The DAG files read CONTAINERKIT_*_IMAGE at import: tests/conftest.py points them at the local
+    # air-gapped bases before any DAG is parsed, as the runner's _docker_status() does for the main job.
+    return reference_dagbag
 
 
 def test_dag_files_are_named_per_pattern() -> None:
