@@ -19,9 +19,6 @@ from containerkit.operators.kubernetes import SecureKubernetesPodOperator
 from containerkit.spec import ContainerSpec, SecretRef, SecurityProfile
 
 DOCKER_ONLY = {"secrets_dir", "config_dir", "stop_timeout"}  # host files, docker stop's grace period
-# partial(resources=...) travels as spec_resources (BaseOperator.resources is the executor's). The
-# Kubernetes operator has the same serialization bug and does not take it yet: Docker-only until it does.
-DOCKER_ONLY |= {"spec_resources"}
 KUBERNETES_ONLY = {"fail_fast"}  # Docker fails at create/start; there is no pending state to cut short
 IMAGE = "registry.example.com/team/etl:1.4.2"
 

@@ -133,10 +133,9 @@ def secure_docker_task(
     :param python_callable: the function to run in the container.
     :param multiple_outputs: push each key of a returned dict as its own XCom.
     """
-    if "resources" in kwargs:
-        # BaseOperator's own ``resources`` (executor resources) would take it: ``.expand()`` coerces a
-        # mapped task's ``resources`` to Airflow's Resources and the preset name breaks the DAG.
-        kwargs["spec_resources"] = kwargs.pop("resources")
+    from containerkit.operators.spec_params import for_mapping
+
+    for_mapping(kwargs)  # BaseOperator's own ``resources`` would take it when the task is mapped
     return task_decorator_factory(
         python_callable=python_callable,
         multiple_outputs=multiple_outputs,

@@ -183,6 +183,9 @@ def secure_kubernetes_task(
     :param python_callable: the function to run (its source is shipped, so it must be self-contained).
     :param multiple_outputs: unroll a returned dict into one XCom per key.
     """
+    from containerkit.operators.spec_params import for_mapping
+
+    for_mapping(kwargs)  # BaseOperator's own ``resources`` would take it when the task is mapped
     return task_decorator_factory(
         python_callable=python_callable,
         multiple_outputs=multiple_outputs,

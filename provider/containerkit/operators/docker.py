@@ -37,7 +37,7 @@ from containerkit.docker.labels import (
     TRY_NUMBER,
     task_instance_labels,
 )
-from containerkit.operators.spec_params import spec_changes
+from containerkit.operators.spec_params import for_mapping, one_resources, spec_changes
 from containerkit.operators.templating import TEMPLATED_IMAGE, is_templated
 from containerkit.operators.versions import version_in
 
@@ -195,14 +195,7 @@ class SecureDockerOperator(DockerOperator):
         self._explicit: frozenset[str] = frozenset(kwargs)
         super().__init__(image=image, mount_tmp_dir=mount_tmp_dir, auto_remove=auto_remove, **kwargs)
         check_timeout("execution_timeout", self.execution_timeout)
-        if spec_resources is not None:
-            if resources is not None:
-                from containerkit.errors import SpecError
-
-                raise SpecError(
-                    "spec_resources", spec_resources, "given together with resources", "pass only resources="
-                )
-            resources = spec_resources
+        resources = one_resources(resources, spec_resources)
         changes = spec_changes(
             resources=resources, security=security, secret_refs=secret_refs, config_map_refs=config_map_refs
         )
@@ -227,15 +220,9 @@ class SecureDockerOperator(DockerOperator):
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:  # type: ignore[override]
-        """The stock ``partial`` (dynamic task mapping), with ``resources`` kept as the container's.
-
-        ``BaseOperator`` has a ``resources`` of its own (executor resources) and the scheduler
-        deserializes a mapped task's ``partial_kwargs["resources"]`` as one: a preset name or a
-        mapping of overrides there breaks the DAG's deserialization. It travels as ``spec_resources``.
-        """
-        if "resources" in kwargs:
-            kwargs["spec_resources"] = kwargs.pop("resources")
-        return super().partial(**kwargs)
+        """The stock ``partial`` (dynamic task mapping), with ``resources`` kept as the container's
+        (it travels as ``spec_resources``, :data:`~containerkit.operators.spec_params.MAPPED_RESOURCES`)."""
+        return super().partial(**for_mapping(kwargs))
 
     # ------------------------------------------------------------------------------ settings
 

@@ -38,7 +38,7 @@ from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
 from kubernetes.client import V1Pod
 from kubernetes.client.exceptions import ApiException
 
-from containerkit.operators.spec_params import spec_changes
+from containerkit.operators.spec_params import for_mapping, one_resources, spec_changes
 from containerkit.operators.templating import TEMPLATED_IMAGE, is_templated
 from containerkit.operators.versions import version_in
 
@@ -134,6 +134,8 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
     :param resources: a preset name (``"xs"`` .. ``"xl"``, default ``"s"``), a mapping of overrides
         (``{"preset": "m", "memory": "3Gi"}``) or :class:`~containerkit.spec.Resources`: requests and
         limits of the base container.
+    :param spec_resources: the same as ``resources``; :meth:`partial` stores ``resources`` under this
+        name (``BaseOperator`` has a ``resources`` of its own that a mapped task's would be read as).
     :param security: ``"restricted"`` (default), ``"baseline"`` or a
         :class:`~containerkit.spec.SecurityProfile`.
     :param secret_refs: :class:`~containerkit.spec.SecretRef` keys delivered as env vars or files.
@@ -162,6 +164,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         *,
         spec: ContainerSpec | None = None,
         resources: str | Mapping[str, Any] | Resources | None = None,
+        spec_resources: str | Mapping[str, Any] | Resources | None = None,
         security: str | SecurityProfile | None = None,
         secret_refs: Sequence[SecretRef] | None = None,
         config_map_refs: Sequence[ConfigMapRef] | None = None,
@@ -192,6 +195,7 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
         self.pin_image_digest = pin_image_digest
         self.registry_conn_id = registry_conn_id
         self.fail_fast = fail_fast
+        resources = one_resources(resources, spec_resources)
         self.container_spec = self._make_spec(spec, resources, security, secret_refs, config_map_refs)
         self._diagnosis: Diagnosis | None = None
         self._event: dict[str, Any] = {}
@@ -212,6 +216,12 @@ class SecureKubernetesPodOperator(KubernetesPodOperator):
             # The stock precedence holds: operator params > full_pod_spec > pod_template_file;
             # a user's own full_pod_spec is laid over the containerkit render.
             self.full_pod_spec = PodGenerator.reconcile_pods(rendered, self.full_pod_spec)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:  # type: ignore[override]
+        """The stock ``partial`` (dynamic task mapping), with ``resources`` kept as the container's
+        (it travels as ``spec_resources``, :data:`~containerkit.operators.spec_params.MAPPED_RESOURCES`)."""
+        return super().partial(**for_mapping(kwargs))
 
     def _make_spec(
         self,

@@ -105,6 +105,14 @@ OVERRIDES: tuple[Override, ...] = (
     Override(
         _OPERATOR,
         _BASE_OPERATOR,
+        "partial",
+        "dynamic task mapping: resources travels as spec_resources; BaseOperator's own resources "
+        "(executor resources) would deserialize a preset name and break the DAG",
+        distribution=TASK_SDK,
+    ),
+    Override(
+        _OPERATOR,
+        _BASE_OPERATOR,
         "resume_execution",
         "__fail__ (trigger timeout or crash): the stock path raises and leaves the pod; it is read and "
         "deleted first",
@@ -176,6 +184,7 @@ PINNED: dict[str, dict[str, str]] = {
     },
     "apache-airflow-task-sdk==1.3.2": {
         "BaseOperator.defer": "ddfa0545e56bdbc1",
+        "BaseOperator.partial": "9a11257094db76ab",
         "BaseOperator.resume_execution": "4c0db3b83420817c",
     },
 }
@@ -197,6 +206,9 @@ def _stock_member(override: Override) -> object:
         return member.func
     if isinstance(member, property):
         return member.fget
+    wrapped = getattr(member, "class_method", None)  # BaseOperator.partial: a descriptor around one
+    if isinstance(wrapped, classmethod):
+        member = wrapped
     if isinstance(member, staticmethod | classmethod):
         return member.__func__
     return member

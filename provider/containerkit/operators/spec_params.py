@@ -6,8 +6,33 @@ task moves between them by changing the class name. Import-light: no spec import
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
+
+MAPPED_RESOURCES = "spec_resources"
+"""Where ``resources`` travels in a mapped task's ``partial_kwargs``. ``BaseOperator`` has a
+``resources`` of its own (executor resources) and the scheduler deserializes
+``partial_kwargs["resources"]`` as one, so a preset name or a mapping of overrides there breaks the DAG."""
+
+
+def for_mapping(kwargs: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``kwargs`` of ``partial()`` / a decorator with ``resources`` moved to :data:`MAPPED_RESOURCES`."""
+    if "resources" in kwargs:
+        kwargs[MAPPED_RESOURCES] = kwargs.pop("resources")
+    return kwargs
+
+
+def one_resources(resources: Any, spec_resources: Any) -> Any:
+    """The container's resources from ``resources=`` or its mapped form; both at once is refused."""
+    if spec_resources is None:
+        return resources
+    if resources is not None:
+        from containerkit.errors import SpecError
+
+        raise SpecError(
+            MAPPED_RESOURCES, spec_resources, "given together with resources", "pass only resources="
+        )
+    return spec_resources
 
 
 def spec_changes(
