@@ -51,7 +51,8 @@ OPTIONS = [
     ("core", "load_examples"),
     ("core", "dags_folder"),
     ("core", "fernet_key"),
-    ("database", "sql_alchemy_conn"),
+    # Not ("database", "sql_alchemy_conn"): Airflow 3 tasks have no metadata-DB access, so the task
+    # supervisor replaces that option (and its _CMD) in every task process; a task cannot report it.
     ("celery", "worker_concurrency"),
     ("scheduler", "task_instance_heartbeat_timeout"),
 ]

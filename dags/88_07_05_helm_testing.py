@@ -48,7 +48,8 @@ from airflow.providers.containerkit.operators.docker import SecureDockerOperator
 from airflow.sdk import dag, task
 from docker.types import Mount
 
-REPO = Path(__file__).resolve().parent.parent
+# The repository (the compose stack mounts the parts these tasks read under CONTAINERKIT_PROJECT_DIR).
+REPO = Path(os.environ.get("CONTAINERKIT_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
 VALUES_DIR = Path(os.environ.get("CONTAINERKIT_HELM_VALUES_DIR", REPO / "helm-values"))
 CHART_VALUES = Path(
     os.environ.get("CONTAINERKIT_HELM_CHART_VALUES", REPO / "tests/fixtures/helm/airflow-chart-values.yaml")

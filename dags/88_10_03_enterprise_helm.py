@@ -60,11 +60,11 @@ from containerkit.spec import ConfigMapRef, ContainerSpec, SecurityProfile
 
 NAMESPACE = os.environ.get("CONTAINERKIT_NAMESPACE", "airflow-tasks")
 KUBERNETES_CONN_ID = "kubernetes_default"
-HELM_VALUES_DIR = Path(
-    os.environ.get("CONTAINERKIT_HELM_VALUES_DIR", Path(__file__).resolve().parent.parent / "helm-values")
-)
+# The repository (the compose stack mounts the parts these tasks read under CONTAINERKIT_PROJECT_DIR).
+REPO = Path(os.environ.get("CONTAINERKIT_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
+HELM_VALUES_DIR = Path(os.environ.get("CONTAINERKIT_HELM_VALUES_DIR", REPO / "helm-values"))
 CHART_VALUES = os.environ.get("CONTAINERKIT_HELM_CHART_VALUES", "")
-SAVED_CHART_VALUES = Path(__file__).resolve().parent.parent / "tests/fixtures/helm/airflow-chart-values.yaml"
+SAVED_CHART_VALUES = REPO / "tests/fixtures/helm/airflow-chart-values.yaml"
 CHART = "airflow"
 CHART_REPO = "https://airflow.apache.org"
 CHART_VERSION = os.environ.get("CONTAINERKIT_HELM_CHART_VERSION", "1.18.0")
