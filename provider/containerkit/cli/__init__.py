@@ -43,8 +43,8 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="containerkit")
 def main() -> None:
-    """containerkit: lint, render and diagnose container tasks for Apache Airflow.
+    """containerkit: lint, render, diagnose, right-size and reap container tasks for Apache Airflow.
 
-    Exit codes: 0 success or clean, 1 findings at or above --fail-on (lint) or a diagnosed
-    failure (diagnose), 2 usage or parse errors.
+    Exit codes: 0 success or clean, 1 findings at or above --fail-on (lint), a diagnosed failure
+    (diagnose) or a removal that failed (reap), 2 usage, parse or connection errors.
     """
